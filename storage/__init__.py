@@ -1,1 +1,21 @@
-"""storage"""
+"""Storage: objects (originals, results) in S3 via the minio SDK, job records in Redis."""
+
+from storage.errors import TRANSIENT_ERRORS, ObjectNotFound
+from storage.jobs import ErrorCode, Job, JobError, JobNotFound, JobState, JobStore, Progress, Stage
+from storage.objects import ObjectStore, StoredOriginal, UploadTooLarge
+
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "ErrorCode",
+    "Job",
+    "JobError",
+    "JobNotFound",
+    "JobState",
+    "JobStore",
+    "ObjectNotFound",
+    "ObjectStore",
+    "Progress",
+    "Stage",
+    "StoredOriginal",
+    "UploadTooLarge",
+]

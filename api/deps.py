@@ -1,0 +1,39 @@
+"""FastAPI dependencies as Annotated aliases; the clients live on `app.state`, made in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gongkai.settings import Settings
+from storage import JobStore, ObjectStore
+
+Enqueue = Callable[[str], None]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _jobs(request: Request) -> JobStore:
+    jobs: JobStore = request.app.state.jobs
+    return jobs
+
+
+def _objects(request: Request) -> ObjectStore:
+    objects: ObjectStore = request.app.state.objects
+    return objects
+
+
+def _enqueue(request: Request) -> Enqueue:
+    enqueue: Enqueue = request.app.state.enqueue
+    return enqueue
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+JobsDep = Annotated[JobStore, Depends(_jobs)]
+ObjectsDep = Annotated[ObjectStore, Depends(_objects)]
+EnqueueDep = Annotated[Enqueue, Depends(_enqueue)]

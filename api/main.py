@@ -1,0 +1,82 @@
+"""The HTTP API: `uvicorn api.main:app` (OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.errors import error_response, install_error_handlers
+from api.routes import documents, health, jobs
+from gongkai.log import configure_logging, get_logger
+from gongkai.settings import Settings, get_settings
+from storage import JobStore, ObjectStore
+from workers.celery_app import TASK_NAME, create_app
+
+log = get_logger("gongkai.api")
+
+
+class BodyLimit:
+    """Refuse a request whose declared body is larger than the upload limit allows, before the
+    multipart parser spools any of it to disk. (Each file is checked again while it is stored.)"""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                response = error_response(
+                    413, "request_too_large", f"the request body exceeds {self.max_bytes} bytes"
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_api(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json=settings.log_json)
+        objects = ObjectStore(settings)
+        try:
+            objects.ensure_buckets()
+        except Exception as exc:  # S3 may come up later; /readyz tells
+            log.warning("api.buckets_not_ready", error=str(exc))
+        celery = create_app(settings)
+        app.state.settings = settings
+        app.state.jobs = JobStore.from_settings(settings)
+        app.state.objects = objects
+
+        def enqueue(job_id: str) -> None:
+            # task_id = job id: the broker message and the job record name the same thing.
+            celery.send_task(TASK_NAME, args=[job_id], task_id=job_id)
+
+        app.state.enqueue = enqueue
+        log.info("api.started", redis=settings.redis_url, s3=settings.s3_endpoint)
+        yield
+        app.state.jobs.redis.close()
+
+    app = FastAPI(
+        title="gongkai",
+        summary="政府信息公开工作年度报告 → checked structured data",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(documents.router)
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    # Room for every file at the limit plus multipart overhead.
+    max_body = settings.max_upload_bytes * settings.max_files_per_request + 1024 * 1024
+    app.add_middleware(BodyLimit, max_bytes=max_body)
+    return app
+
+
+app = create_api()

@@ -1,0 +1,115 @@
+"""GET /v1/jobs/{id} and what a finished job produced: result, text, original."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import JobsDep, ObjectsDep
+from api.errors import ApiError, ErrorResponse, not_found
+from api.schemas import JobStatus, Result
+from storage import Job, JobNotFound, JobState, JobStore, ObjectNotFound
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+RETRY_AFTER_SECONDS = "1"
+_404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
+_409: dict[int | str, dict[str, Any]] = {409: {"model": ErrorResponse}}
+_ORIGINAL: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}},
+    307: {"description": "redirect to a presigned S3 URL"},
+}
+
+
+async def _load(jobs: JobStore, job_id: str) -> Job:
+    try:
+        return await run_in_threadpool(jobs.get, job_id)
+    except JobNotFound:
+        raise not_found(job_id) from None
+
+
+def _require_success(job: Job) -> None:
+    if job.state == JobState.SUCCEEDED:
+        return
+    if job.state == JobState.FAILED:
+        error = job.error.code if job.error else "failed"
+        raise ApiError(409, "job_failed", f"job {job.id} failed ({error}); it has no result")
+    raise ApiError(
+        409,
+        "job_not_finished",
+        f"job {job.id} is {job.state.value}",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+@router.get("/{job_id}", response_model=JobStatus, responses=_404, name="get_job", summary="A job's state")
+async def get_job(job_id: str, jobs: JobsDep, response: Response) -> JobStatus:
+    job = await _load(jobs, job_id)
+    if not job.state.finished:
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return JobStatus.of(job)
+
+
+@router.get("/{job_id}/result", response_model=Result, responses=_404 | _409, summary="The parsed report")
+async def get_result(job_id: str, jobs: JobsDep, objects: ObjectsDep) -> Result:
+    job = await _load(jobs, job_id)
+    _require_success(job)
+    try:
+        return Result.model_validate(await run_in_threadpool(objects.get_result, job_id))
+    except ObjectNotFound:
+        raise ApiError(
+            404, "result_missing", f"job {job_id} succeeded but its result object is gone"
+        ) from None
+
+
+@router.get(
+    "/{job_id}/text",
+    response_class=PlainTextResponse,
+    responses=_404 | _409,
+    summary="The extracted text (pages separated by form feeds)",
+)
+async def get_text(job_id: str, jobs: JobsDep, objects: ObjectsDep) -> PlainTextResponse:
+    job = await _load(jobs, job_id)
+    _require_success(job)
+    try:
+        return PlainTextResponse(await run_in_threadpool(objects.get_text, job_id))
+    except ObjectNotFound:
+        raise ApiError(404, "result_missing", f"job {job_id} succeeded but its text object is gone") from None
+
+
+@router.get(
+    "/{job_id}/original",
+    responses=_404
+    | {200: {"content": {"application/octet-stream": {}}}, 307: {"description": "presigned URL"}},
+    summary="The uploaded file as it was received (or a redirect to a presigned S3 URL)",
+    response_model=None,
+)
+async def get_original(
+    job_id: str,
+    jobs: JobsDep,
+    objects: ObjectsDep,
+    redirect: Annotated[
+        bool, Query(description="redirect to a presigned S3 GET instead of streaming")
+    ] = False,
+) -> StreamingResponse | RedirectResponse:
+    job = await _load(jobs, job_id)
+    if redirect:
+        url = await run_in_threadpool(objects.presigned_original, job.original_key, job.filename)
+        return RedirectResponse(url, status_code=307)
+    filename = job.filename or job.sha256
+    return StreamingResponse(
+        objects.stream_original(job.original_key),
+        media_type=job.media_type or "application/octet-stream",
+        headers={
+            "Content-Length": str(job.size),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}",
+        },
+    )
+
+
+def _quote(name: str) -> str:
+    return quote(name, safe="")

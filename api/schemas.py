@@ -1,0 +1,76 @@
+"""Response bodies (the request body of an upload is multipart form data)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from storage import Job, JobError, JobState, Progress, Stage
+
+
+class AcceptedJob(BaseModel):
+    id: str
+    filename: str | None
+    sha256: str
+    size: int
+    state: JobState
+    location: str
+
+
+class Accepted(BaseModel):
+    jobs: list[AcceptedJob]
+
+
+class JobStatus(BaseModel):
+    id: str
+    state: JobState
+    stage: Stage
+    progress: Progress
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    attempts: int
+    filename: str | None
+    sha256: str
+    size: int
+    media_type: str | None
+    error: JobError | None
+    links: dict[str, str]
+
+    @classmethod
+    def of(cls, job: Job) -> JobStatus:
+        base = f"/v1/jobs/{job.id}"
+        links = {"self": base, "original": f"{base}/original"}
+        if job.state == JobState.SUCCEEDED:
+            links |= {"result": f"{base}/result", "text": f"{base}/text"}
+        return cls(**job.model_dump(exclude={"original_key", "result_key"}), links=links)
+
+
+class PageInfo(BaseModel):
+    number: int
+    method: str
+    reason: str
+    confidence: float | None
+
+
+class Source(BaseModel):
+    filename: str | None
+    sha256: str
+    size: int
+    media_type: str | None
+
+
+class Result(BaseModel):
+    """The parsed report: `document` is the canonical schema (fields, checks, flags, needs_review)."""
+
+    job_id: str
+    source: Source
+    document: dict[str, Any]
+    pages: list[PageInfo]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}

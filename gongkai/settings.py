@@ -1,0 +1,71 @@
+"""One typed settings object for every process (API, worker, CLI, local stack).
+
+Values come from the environment (prefix GONGKAI_) or a `.env` file; the local stack passes the same
+variables to the processes it starts, so they all agree on ports, keys and buckets.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GONGKAI_", env_file=".env", extra="ignore")
+
+    # Everything the local stack writes (redis AOF, S3 data, pids, logs) lives under this one folder.
+    data_dir: Path = REPO_ROOT / "var"
+
+    redis_url: str = "redis://127.0.0.1:6390/0"
+
+    s3_endpoint: str = "127.0.0.1:9310"  # host:port, as the minio SDK wants it
+    s3_secure: bool = False
+    s3_access_key: str = "gongkai"
+    s3_secret_key: SecretStr = SecretStr("gongkai-secret-key")
+    s3_region: str = "us-east-1"
+    bucket_originals: str = "gongkai-originals"
+    bucket_results: str = "gongkai-results"
+    presign_seconds: int = Field(default=3600, gt=0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8310
+    # What clients (CLI submit/status/demo) call; defaults to the local API.
+    api_url: str | None = None
+
+    max_upload_bytes: int = Field(default=50 * MiB, gt=0)
+    max_files_per_request: int = Field(default=20, gt=0)
+
+    task_soft_time_limit: int = Field(default=600, gt=0)  # seconds; the pipeline fails the job cleanly
+    task_time_limit: int = Field(default=660, gt=0)  # seconds; the child process is killed
+    task_max_retries: int = Field(default=5, ge=0)  # for transient storage/broker errors only
+    worker_concurrency: int = Field(default=2, gt=0)
+    job_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=0)  # 0: keep job records forever
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def client_api_url(self) -> str:
+        return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    def env(self) -> dict[str, str]:
+        """These settings as GONGKAI_* environment variables, for child processes."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            out[f"GONGKAI_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

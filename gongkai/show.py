@@ -1,0 +1,105 @@
+"""Rich rendering of a job result for the terminal (`gongkai demo`, `gongkai status --result`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+
+APPLICANT_COLUMNS = [
+    ("natural_person", "自然人"),
+    ("commercial_enterprise", "商业企业"),
+    ("research_institution", "科研机构"),
+    ("social_welfare_organization", "社会公益"),
+    ("legal_service_institution", "法律服务"),
+    ("other_organization", "其他"),
+    ("total", "总计"),
+]
+REVIEW_COLUMNS = ["upheld", "corrected", "other", "pending", "total"]
+
+
+def cell_value(cell: Any) -> Any:
+    """A canonical cell is a number/null, or an object carrying its `value` (and raw text)."""
+    return cell.get("value") if isinstance(cell, dict) else cell
+
+
+def _fmt(cell: Any) -> str:
+    value = cell_value(cell)
+    return "—" if value is None else str(value)
+
+
+def _leaves(prefix: str, node: Any) -> list[tuple[str, Any]]:
+    if isinstance(node, dict) and not ("value" in node and "raw" in node):
+        out: list[tuple[str, Any]] = []
+        for key, child in node.items():
+            out += _leaves(f"{prefix}.{key}" if prefix else key, child)
+        return out
+    return [(prefix, node)]
+
+
+def show_result(console: Console, result: dict[str, Any]) -> None:
+    doc: dict[str, Any] = result.get("document", {})
+    source = result.get("source", {})
+    parts: list[Any] = []
+
+    active = doc.get("active_disclosure") or {}
+    if active:
+        t = Table("表二 主动公开", "value", title="二、主动公开政府信息情况", title_justify="left")
+        for key, cell in _leaves("", active):
+            t.add_row(key, _fmt(cell))
+        parts.append(t)
+
+    applications = doc.get("applications") or {}
+    if applications:
+        headers = ["表三 申请", *(label for _, label in APPLICANT_COLUMNS)]
+        t = Table(*headers, title="三、收到和处理政府信息公开申请情况", title_justify="left")
+        for row_key, row in applications.items():
+            if isinstance(row, dict):
+                t.add_row(row_key, *(_fmt(row.get(col)) for col, _ in APPLICANT_COLUMNS))
+        parts.append(t)
+
+    review = doc.get("review_litigation") or {}
+    if review:
+        t = Table("表四", *REVIEW_COLUMNS, title="四、行政复议、行政诉讼", title_justify="left")
+        for group, row in review.items():
+            if isinstance(row, dict):
+                t.add_row(group, *(_fmt(row.get(col)) for col in REVIEW_COLUMNS))
+        parts.append(t)
+
+    flags = doc.get("flags") or []
+    if flags:
+        t = Table("reason", "fields", "detail", title="flags (needs review)", title_justify="left")
+        for flag in flags:
+            t.add_row(
+                str(flag.get("reason")),
+                ", ".join(flag.get("fields", [])),
+                _short(str(flag.get("detail", ""))),
+            )
+        parts.append(t)
+    else:
+        parts.append("[green]all cross-checks hold; no flags[/]")
+
+    pages = result.get("pages") or []
+    methods = ", ".join(f"p{p['number']}: {p['method']}" for p in pages)
+    title = (
+        f"{source.get('filename')} — {doc.get('agency')} · {doc.get('year')} · format {doc.get('format')} · "
+        f"needs_review={doc.get('needs_review')} · {methods}"
+    )
+    console.print(Panel(Group(*parts), title=title, title_align="left"))
+
+
+def show_failure(console: Console, record: dict[str, Any]) -> None:
+    error = record.get("error") or {}
+    console.print(
+        Panel(
+            f"[red]{error.get('code')}[/]: {error.get('message')}",
+            title=f"{record.get('filename')} — {record.get('state')}",
+            title_align="left",
+        )
+    )
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,183 @@
+"""Object storage over the minio SDK: originals (content-addressed by SHA-256) and job results."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from gongkai.settings import MiB, Settings
+from storage.errors import ObjectNotFound
+
+CHUNK = MiB
+
+
+class UploadTooLarge(ValueError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the file exceeds the upload limit of {limit} bytes")
+        self.limit = limit
+
+
+class ChunkReader(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class StoredOriginal:
+    key: str
+    sha256: str
+    size: int
+    created: bool  # False when identical content was already stored
+
+
+def original_key(sha256: str) -> str:
+    return f"sha256/{sha256[:2]}/{sha256}"
+
+
+def result_key(job_id: str) -> str:
+    return f"jobs/{job_id}/result.json"
+
+
+def text_key(job_id: str) -> str:
+    return f"jobs/{job_id}/text.txt"
+
+
+def make_client(settings: Settings) -> Minio:
+    # Few, quick retries: a readiness probe or a worker must notice an outage in seconds, and the
+    # Celery task has its own retry with backoff on top.
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=3, read=60),
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        maxsize=10,
+    )
+    return Minio(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        secure=settings.s3_secure,
+        region=settings.s3_region,
+        http_client=http,
+    )
+
+
+class ObjectStore:
+    def __init__(self, settings: Settings, client: Minio | None = None) -> None:
+        self.client = client or make_client(settings)
+        self.originals = settings.bucket_originals
+        self.results = settings.bucket_results
+        self.presign_seconds = settings.presign_seconds
+
+    def ensure_buckets(self) -> None:
+        for bucket in (self.originals, self.results):
+            if not self.client.bucket_exists(bucket):
+                try:
+                    self.client.make_bucket(bucket)
+                except S3Error as exc:  # another process created it meanwhile
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+
+    def ping(self) -> None:
+        """Raise unless the S3 server answers and both buckets exist."""
+        for bucket in (self.originals, self.results):
+            if not self.client.bucket_exists(bucket):
+                raise ObjectNotFound(f"bucket {bucket} does not exist")
+
+    # -- originals ---------------------------------------------------------------------------
+
+    def put_original(
+        self, source: ChunkReader, *, max_bytes: int, content_type: str = "application/octet-stream"
+    ) -> StoredOriginal:
+        """Stream `source` to a temp file while hashing it, then store it under its SHA-256.
+
+        Never holds the whole upload in memory; raises `UploadTooLarge` as soon as `max_bytes` is passed.
+        """
+        digest = hashlib.sha256()
+        size = 0
+        with tempfile.TemporaryFile() as spool:
+            while chunk := source.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UploadTooLarge(max_bytes)
+                digest.update(chunk)
+                spool.write(chunk)
+            sha256 = digest.hexdigest()
+            key = original_key(sha256)
+            if self.exists(self.originals, key):
+                return StoredOriginal(key=key, sha256=sha256, size=size, created=False)
+            spool.seek(0)
+            self.client.put_object(self.originals, key, spool, length=size, content_type=content_type)
+        return StoredOriginal(key=key, sha256=sha256, size=size, created=True)
+
+    def get_original(self, key: str) -> bytes:
+        return self._get(self.originals, key)
+
+    def stream_original(self, key: str) -> Iterator[bytes]:
+        response = self._open(self.originals, key)
+        try:
+            yield from response.stream(CHUNK)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def presigned_original(self, key: str, filename: str | None = None) -> str:
+        headers: dict[str, str | list[str] | tuple[str]] | None = (
+            {"response-content-disposition": f'attachment; filename="{filename}"'} if filename else None
+        )
+        return self.client.presigned_get_object(
+            self.originals, key, expires=timedelta(seconds=self.presign_seconds), response_headers=headers
+        )
+
+    # -- results -------------------------------------------------------------------------------
+    # Keyed by job id, so re-running a job overwrites the same objects (the task is idempotent).
+
+    def put_result(self, job_id: str, result: dict[str, Any], text: str) -> str:
+        body = json.dumps(result, ensure_ascii=False, indent=1).encode()
+        self._put(self.results, text_key(job_id), text.encode(), "text/plain; charset=utf-8")
+        self._put(self.results, result_key(job_id), body, "application/json")
+        return result_key(job_id)
+
+    def get_result(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self._get(self.results, result_key(job_id)))
+        return result
+
+    def get_text(self, job_id: str) -> str:
+        return self._get(self.results, text_key(job_id)).decode()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.client.stat_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                return False
+            raise
+        return True
+
+    def _put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(bucket, key, io.BytesIO(data), length=len(data), content_type=content_type)
+
+    def _open(self, bucket: str, key: str) -> urllib3.BaseHTTPResponse:
+        try:
+            return self.client.get_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                raise ObjectNotFound(f"{bucket}/{key}") from exc
+            raise
+
+    def _get(self, bucket: str, key: str) -> bytes:
+        response = self._open(bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()

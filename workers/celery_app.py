@@ -1,0 +1,42 @@
+"""The Celery application: Redis broker, no result backend (the job store is the record).
+
+Run a worker with `celery -A workers.celery_app worker` (the local stack and docker-compose do).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from gongkai.settings import Settings, get_settings
+
+TASK_NAME = "gongkai.process_document"
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("gongkai", broker=settings.redis_url, include=["workers.tasks"])
+    app.conf.update(
+        # Results: the job record in Redis says everything; keep Celery from writing its own keys.
+        task_ignore_result=True,
+        result_backend=None,
+        result_expires=3600,
+        # A job is acknowledged only once it ran to the end; if the worker dies mid-job, the message
+        # goes back to the queue instead of being lost.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,  # long tasks: don't let one worker hoard queued jobs
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        # With acks_late on Redis, an unacked message is redelivered after the visibility timeout:
+        # it must outlast the longest task or a slow job would run twice at once.
+        broker_transport_options={"visibility_timeout": settings.task_time_limit + 300},
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_track_started=False,
+    )
+    return app
+
+
+app = create_app(get_settings())

@@ -1,0 +1,93 @@
+"""The Celery task and the signals that move the job record around it.
+
+The task body is `pipeline.run_job`; the signals record what the body cannot see: the start of
+each attempt, a retry after a transient error, and a failure that escaped (retries exhausted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+from typing import Any
+
+from celery import signals
+
+from gongkai.log import configure_logging, get_logger
+from gongkai.settings import get_settings
+from storage import TRANSIENT_ERRORS, ErrorCode, JobNotFound, JobState, JobStore, ObjectStore, Stage
+from workers import pipeline
+from workers.celery_app import TASK_NAME, app
+
+log = get_logger("gongkai.worker")
+_settings = get_settings()
+# When updating the record itself fails: the job is gone, or the store is what is down.
+_UNRECORDABLE: tuple[type[BaseException], ...] = (JobNotFound, *TRANSIENT_ERRORS)
+
+
+@lru_cache(maxsize=1)
+def services() -> pipeline.Services:
+    """One set of clients per worker process (created lazily, after the fork)."""
+    objects = ObjectStore(_settings)
+    objects.ensure_buckets()
+    return pipeline.Services(jobs=JobStore.from_settings(_settings), objects=objects)
+
+
+@app.task(
+    name=TASK_NAME,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=_settings.task_max_retries,
+)
+def process_document(job_id: str) -> str | None:
+    state = pipeline.run_job(job_id, services())
+    return state.value if state else None
+
+
+def _job_id(args: Any) -> str | None:
+    return str(args[0]) if args else None
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    configure_logging(_settings.log_level, json=_settings.log_json)
+
+
+@signals.task_prerun.connect(sender=process_document)
+def _on_prerun(task_id: str, args: Any = None, **_: Any) -> None:
+    job_id = _job_id(args)
+    if job_id is None:
+        return
+    try:
+        attempt = services().jobs.start_attempt(job_id)
+    except JobNotFound:
+        return
+    log.info("job.started", job_id=job_id, attempt=attempt)
+
+
+@signals.task_retry.connect(sender=process_document)
+def _on_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
+    job_id = _job_id(getattr(request, "args", None))
+    if job_id is None:
+        return
+    log.warning("job.retrying", job_id=job_id, reason=str(reason))
+    # The store itself may be what is down; the next attempt records its own start anyway.
+    with contextlib.suppress(*_UNRECORDABLE):
+        services().jobs.update(job_id, state=JobState.QUEUED, stage=Stage.RETRYING)
+
+
+@signals.task_failure.connect(sender=process_document)
+def _on_failure(args: Any = None, exception: BaseException | None = None, **_: Any) -> None:
+    job_id = _job_id(args)
+    if job_id is None:
+        return
+    transient = isinstance(exception, TRANSIENT_ERRORS)
+    code = ErrorCode.STORAGE_UNAVAILABLE if transient else ErrorCode.INTERNAL_ERROR
+    log.error(
+        "job.task_failed", job_id=job_id, code=code, error=pipeline.short_message(exception or Exception())
+    )
+    try:
+        services().jobs.fail(job_id, code, pipeline.short_message(exception or Exception("task failed")))
+    except _UNRECORDABLE:
+        log.error("job.unrecorded_failure", job_id=job_id)
