@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from enum import StrEnum
-
-from pydantic import BaseModel
-
 from extract import sniff
+from extract.engine import OcrEngine
 from extract.errors import ExtractionError, ExtractionErrorCode
+from extract.image import extract_image
+from extract.options import ExtractOptions, OcrMode, ProgressCallback
+from extract.pdf import extract_pdf
 from extract.text import extract_text
-from report.document import Document
+from report.document import Document, PageMethod
 
-# Called with (pages done, pages total) as extraction advances.
-ProgressCallback = Callable[[int, int], None]
-
-
-class OcrMode(StrEnum):
-    AUTO = "auto"  # OCR a page only when its text layer is unusable
-    FORCE = "force"  # OCR every page
-    OFF = "off"  # never OCR
-
-
-class ExtractOptions(BaseModel):
-    ocr: OcrMode = OcrMode.AUTO
+__all__ = ["ExtractOptions", "OcrMode", "ProgressCallback", "extract_document"]
 
 
 def extract_document(
     data: bytes,
     options: ExtractOptions | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    engine: OcrEngine | None = None,
 ) -> Document:
-    """Extract a document from the bytes of an upload; raises `ExtractionError` for bad input."""
+    """Extract a document from the bytes of an upload; raises `ExtractionError` for bad input.
+
+    `engine` replaces the OCR engine (tests, other engines); default Tesseract."""
     options = options or ExtractOptions()
     if not data:
         raise ExtractionError(ExtractionErrorCode.EMPTY_FILE, "the file is empty (0 bytes)")
@@ -41,7 +33,19 @@ def extract_document(
         if progress:
             progress(1, 1)
         return document
-    raise ExtractionError(
-        ExtractionErrorCode.UNSUPPORTED_TYPE,
-        f"unsupported file type ({media_type}); expected plain text, PDF, PNG, JPEG or TIFF",
-    )
+    if media_type == sniff.PDF:
+        document = extract_pdf(data, options, progress, engine)
+    elif media_type in (sniff.PNG, sniff.JPEG, sniff.TIFF):
+        document = extract_image(data, media_type, options, progress, engine)
+    else:
+        raise ExtractionError(
+            ExtractionErrorCode.UNSUPPORTED_TYPE,
+            f"unsupported file type ({media_type}); expected plain text, PDF, PNG, JPEG or TIFF",
+        )
+    if not any(p.text.strip() or p.tables for p in document.pages):
+        reasons = sorted({p.reason for p in document.pages if p.method == PageMethod.FAILED and p.reason})
+        raise ExtractionError(
+            ExtractionErrorCode.NO_TEXT,
+            "no text could be obtained from any page" + (f" ({'; '.join(reasons)[:300]})" if reasons else ""),
+        )
+    return document

@@ -1,0 +1,448 @@
+"""OCR of one page image → a `Page` with text in reading order and tables rebuilt from geometry.
+
+Steps: orientation (optional, engine OSD) → deskew (projection profile) → ruling lines by
+morphology → cell lattice per table (merged cells where a boundary line is missing) → one
+whole-page recognition with the lines erased (text and label cells) → one digits-only pass over a
+mosaic of the value-cell crops (whole-page recognition drops lone "0" cells and misreads digits
+next to ruling lines) → per-cell text and confidence.
+
+A cell whose two readings disagree, or that has ink but no reading, gets a confidence below
+`LOW_CONFIDENCE`, so the parser can flag it instead of trusting it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from extract.engine import OcrEngine, OcrFailure, TesseractEngine, Word
+from report.document import Box, Cell, Grid, Page, PageMethod
+
+# Cells below this confidence are doubtful: the parser should flag them `low_confidence`.
+LOW_CONFIDENCE = 0.6
+# What a cell whose readings disagree gets, at most.
+_DOUBT = 0.4
+# OSD orientation confidence (Tesseract's scale) below which the page is left as it is.
+_MIN_OSD_CONFIDENCE = 2.0
+
+U8 = npt.NDArray[np.uint8]
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+@dataclass
+class _Cell:
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    positions: list[tuple[int, int]] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class _Table:
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    nrows: int
+    ncols: int
+    cells: list[_Cell]
+
+
+# ---------------------------------------------------------------- image geometry
+
+
+def to_gray(image: Image.Image) -> U8:
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def estimate_skew(gray: U8) -> float:
+    """Skew angle in degrees (rotate by it to straighten) by maximising the row-projection variance
+    of a downscaled binarised page: text lines and ruling lines give sharp peaks when level."""
+    h, w = gray.shape
+    scale = 800 / max(w, 1)
+    small = (
+        cv2.resize(gray, (800, max(1, int(h * scale))), interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    )
+    _, bw = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    if int(np.count_nonzero(bw)) < 100:
+        return 0.0
+    sh, sw = bw.shape
+    center = (sw / 2, sh / 2)
+
+    def score(angle: float) -> float:
+        m = cv2.getRotationMatrix2D(center, angle, 1.0)
+        rot = cv2.warpAffine(bw, m, (sw, sh), flags=cv2.INTER_NEAREST, borderValue=0)
+        return float(np.var(rot.sum(axis=1, dtype=np.float64)))
+
+    best = max(np.arange(-3.0, 3.01, 0.25), key=score)
+    fine = max(np.arange(best - 0.25, best + 0.26, 0.05), key=score)
+    return float(fine)
+
+
+def rotate_gray(gray: U8, angle: float) -> U8:
+    h, w = gray.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    out = cv2.warpAffine(gray, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+    return np.asarray(out, dtype=np.uint8)
+
+
+def binarize(gray: U8) -> U8:
+    """Ink = 255. Adaptive, so uneven scan backgrounds do not turn into ink."""
+    block = max(15, (min(gray.shape) // 60) | 1)
+    bw = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 15)
+    return np.asarray(bw, dtype=np.uint8)
+
+
+def ruling_lines(bw: U8) -> tuple[U8, U8]:
+    """Horizontal and vertical ruling-line masks. Kernels are longer than any stroke of a
+    character at body sizes (≈ 40 px at 300 dpi) and shorter than a table cell."""
+    h, w = bw.shape
+    hk = cv2.getStructuringElement(cv2.MORPH_RECT, (max(40, w // 30), 1))
+    vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(30, h // 70)))
+    # Close small gaps first so broken lines on degraded scans survive the opening.
+    horiz = cv2.morphologyEx(
+        cv2.morphologyEx(bw, cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8)), cv2.MORPH_OPEN, hk
+    )
+    vert = cv2.morphologyEx(
+        cv2.morphologyEx(bw, cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)), cv2.MORPH_OPEN, vk
+    )
+    return np.asarray(horiz, dtype=np.uint8), np.asarray(vert, dtype=np.uint8)
+
+
+def _positions(profile: npt.NDArray[np.int64], min_len: int) -> list[int]:
+    """Centres of runs of indices whose profile reaches `min_len`."""
+    idx = np.flatnonzero(profile >= min_len)
+    if idx.size == 0:
+        return []
+    out: list[int] = []
+    start = prev = int(idx[0])
+    for i in idx[1:]:
+        i = int(i)
+        if i - prev > 4:
+            out.append((start + prev) // 2)
+            start = i
+        prev = i
+    out.append((start + prev) // 2)
+    return out
+
+
+def find_tables(horiz: U8, vert: U8) -> list[_Table]:
+    h, w = horiz.shape
+    mask = cv2.dilate(cv2.bitwise_or(horiz, vert), np.ones((5, 5), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    tables: list[_Table] = []
+    for i in range(1, n):
+        x, y, bw_, bh = (int(v) for v in stats[i][:4])
+        if bw_ < w * 0.2 or bh < 30:
+            continue
+        hsub = horiz[y : y + bh, x : x + bw_] // 255
+        vsub = vert[y : y + bh, x : x + bw_] // 255
+        ys = [y + v for v in _positions(hsub.sum(axis=1, dtype=np.int64), max(20, w // 40))]
+        xs = [x + v for v in _positions(vsub.sum(axis=0, dtype=np.int64), max(15, h // 100))]
+        if len(ys) < 2 or len(xs) < 2:
+            continue
+        tables.append(_lattice(horiz, vert, xs, ys))
+    tables.sort(key=lambda t: t.y0)
+    return tables
+
+
+def _lattice(horiz: U8, vert: U8, xs: list[int], ys: list[int]) -> _Table:
+    """Cells of the lattice xs × ys, merging neighbours that no ruling line separates."""
+    nr, nc = len(ys) - 1, len(xs) - 1
+    parent = list(range(nr * nc))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def union(a: int, b: int) -> None:
+        parent[find(a)] = find(b)
+
+    t = 4  # half-width of the band searched for a line (skew leftovers, line width)
+    for r in range(nr):
+        ya, yb = ys[r], ys[r + 1]
+        m = max(2, (yb - ya) // 6)
+        for c in range(nc - 1):
+            x = xs[c + 1]
+            band = vert[ya + m : yb - m, max(0, x - t) : x + t + 1]
+            if band.size == 0 or float(np.mean(band.max(axis=1) > 0)) < 0.5:
+                union(r * nc + c, r * nc + c + 1)
+    for c in range(nc):
+        xa, xb = xs[c], xs[c + 1]
+        m = max(2, (xb - xa) // 6)
+        for r in range(nr - 1):
+            y = ys[r + 1]
+            band = horiz[max(0, y - t) : y + t + 1, xa + m : xb - m]
+            if band.size == 0 or float(np.mean(band.max(axis=0) > 0)) < 0.5:
+                union(r * nc + c, (r + 1) * nc + c)
+    # A lattice line that separates nothing (a stray stroke long enough to pass as a rule) would
+    # duplicate a whole row or column: drop it and rebuild.
+    dup_rows = [r for r in range(1, nr) if all(find(r * nc + c) == find((r - 1) * nc + c) for c in range(nc))]
+    dup_cols = [c for c in range(1, nc) if all(find(r * nc + c) == find(r * nc + c - 1) for r in range(nr))]
+    if dup_rows or dup_cols:
+        keep_ys = [y for i, y in enumerate(ys) if i not in dup_rows]
+        keep_xs = [x for i, x in enumerate(xs) if i not in dup_cols]
+        return _lattice(horiz, vert, keep_xs, keep_ys)
+    groups: dict[int, _Cell] = {}
+    for r in range(nr):
+        for c in range(nc):
+            root = find(r * nc + c)
+            cell = groups.get(root)
+            if cell is None:
+                cell = groups[root] = _Cell(xs[c], ys[r], xs[c + 1], ys[r + 1])
+            cell.x0, cell.y0 = min(cell.x0, xs[c]), min(cell.y0, ys[r])
+            cell.x1, cell.y1 = max(cell.x1, xs[c + 1]), max(cell.y1, ys[r + 1])
+            cell.positions.append((r, c))
+    return _Table(xs[0], ys[0], xs[-1], ys[-1], nr, nc, list(groups.values()))
+
+
+# ---------------------------------------------------------------- text assembly
+
+
+def _join(words: list[Word]) -> str:
+    """Words of one line left to right; no space between CJK neighbours (Chinese has none)."""
+    out = ""
+    for w in sorted(words, key=lambda w: w.left):
+        if out and not (_CJK.match(out[-1]) or _CJK.match(w.text[0])):
+            out += " "
+        out += w.text
+    return out
+
+
+def _lines(words: list[Word]) -> list[list[Word]]:
+    """Group words into lines by vertical overlap (cells hold one or a few short lines)."""
+    lines: list[list[Word]] = []
+    for w in sorted(words, key=lambda w: (w.cy, w.left)):
+        if lines:
+            last = lines[-1]
+            ly = sum(x.cy for x in last) / len(last)
+            lh = max(x.height for x in last)
+            if abs(w.cy - ly) < max(lh, w.height) * 0.6:
+                last.append(w)
+                continue
+        lines.append([w])
+    return lines
+
+
+def _page_text(words: list[Word]) -> str:
+    """Tesseract's own reading order: blocks, paragraphs, lines."""
+    keyed: dict[tuple[int, int, int], list[Word]] = {}
+    for w in words:
+        keyed.setdefault((w.block, w.par, w.line), []).append(w)
+    out: list[str] = []
+    prev_block = None
+    for (block, _, _), line in keyed.items():
+        if prev_block is not None and block != prev_block:
+            out.append("")
+        out.append(_join(line))
+        prev_block = block
+    return "\n".join(out).strip()
+
+
+def _digits_only(text: str) -> str:
+    return re.sub(r"[^0-9.]", "", text)
+
+
+# ---------------------------------------------------------------- value cells
+
+
+def _ink(clean: U8, c: _Cell, inset: int) -> tuple[int, int, int, int] | None:
+    """The bounding box of the ink inside a cell (ruling lines already erased), or None if blank."""
+    x0, y0, x1, y1 = c.x0 + inset, c.y0 + inset, c.x1 - inset, c.y1 - inset
+    if x1 <= x0 or y1 <= y0:
+        return None
+    sub = clean[y0:y1, x0:x1] < 128
+    # Specks (noise, dust, line leftovers) are not ink: need a few pixels in more than one row.
+    sub = cv2.morphologyEx(sub.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)) > 0
+    if int(sub.sum()) < 12:
+        return None
+    rows = np.flatnonzero(sub.any(axis=1))
+    cols = np.flatnonzero(sub.any(axis=0))
+    if rows.size < 4:
+        return None
+    # Pad: the opening above shaves thin strokes (the top and bottom of a "0") off the box.
+    pad = 4
+    return (
+        max(x0, x0 + int(cols[0]) - pad),
+        max(y0, y0 + int(rows[0]) - pad),
+        min(x1, x0 + int(cols[-1]) + 1 + pad),
+        min(y1, y0 + int(rows[-1]) + 1 + pad),
+    )
+
+
+def _mosaic(clean: U8, boxes: list[tuple[int, int, int, int]]) -> tuple[U8, list[tuple[int, int]]]:
+    """Stack crops vertically on white with wide gaps; return the image and each crop's y-slot."""
+    pad, gap = 12, 28
+    width = max(x1 - x0 for x0, _, x1, _ in boxes) + 2 * pad
+    height = sum(y1 - y0 + gap for _, y0, _, y1 in boxes) + gap
+    canvas = np.full((height, width), 255, np.uint8)
+    slots: list[tuple[int, int]] = []
+    y = gap
+    for x0, y0, x1, y1 in boxes:
+        crop = clean[y0:y1, x0:x1]
+        canvas[y : y + (y1 - y0), pad : pad + (x1 - x0)] = crop
+        slots.append((y - gap // 2, y + (y1 - y0) + gap // 2))
+        y += y1 - y0 + gap
+    return canvas, slots
+
+
+def _value_cells(
+    engine: OcrEngine, clean: U8, cells: list[_Cell], inset: int, deadline: float
+) -> dict[int, tuple[str, float]]:
+    """Text and confidence of every cell that is not a label: blank, or number-like in the page
+    pass. Returns {id(cell): (text, confidence)}."""
+    out: dict[int, tuple[str, float]] = {}
+    # Value columns: lattice columns where the page pass read numbers in at least two cells. Only
+    # their cells go to the digits pass: a CJK label crop in the mosaic derails its line finding.
+    numeric: dict[int, int] = {}
+    for c in cells:
+        cols = {col for _, col in c.positions}
+        text = "".join(w.text for w in c.words)
+        if len(cols) == 1 and re.search(r"\d", text) and not _CJK.search(text):
+            numeric[next(iter(cols))] = numeric.get(next(iter(cols)), 0) + 1
+    found = [col for col, n in numeric.items() if n >= 2]
+    # Labels sit left of the numbers; a whole column the page pass missed lies between numeric ones.
+    value_cols = set(range(min(found), max(found) + 1)) if found else set()
+    todo: list[tuple[_Cell, tuple[int, int, int, int]]] = []
+    for c in cells:
+        page_text = "".join(w.text for w in c.words)
+        # Labels are runs of CJK; a value cell misread by the page pass may hold one stray glyph.
+        if len(_CJK.findall(page_text)) > 1 or len(page_text) > 16:
+            continue
+        if not all(col in value_cols for _, col in c.positions):
+            continue
+        box = _ink(clean, c, inset)
+        if box is None:
+            out[id(c)] = ("", 0.9 if not page_text else 0.3)
+            continue
+        todo.append((c, box))
+    if not todo:
+        return out
+    canvas, slots = _mosaic(clean, [b for _, b in todo])
+    words = engine.words(
+        Image.fromarray(canvas), psm=6, digits=True, timeout=max(1.0, deadline - time.monotonic())
+    )
+    for (c, _), (sa, sb) in zip(todo, slots, strict=True):
+        mine = [w for w in words if sa <= w.cy < sb]
+        d_text = _digits_only("".join(w.text for w in sorted(mine, key=lambda w: w.left)))
+        d_conf = min((w.conf for w in mine), default=0.0)
+        p_text = _digits_only("".join(w.text for w in c.words))
+        p_conf = min((w.conf for w in c.words), default=0.0)
+        if d_text and d_text == p_text:
+            # Two readings of different preprocessing and models agree.
+            out[id(c)] = (d_text, 1 - (1 - d_conf) * (1 - p_conf))
+        elif d_text and not p_text:
+            out[id(c)] = (d_text, d_conf)
+        elif d_text:  # the two passes disagree: keep the digits pass, but it is doubtful
+            out[id(c)] = (d_text, min(d_conf, p_conf, _DOUBT))
+        elif p_text:
+            out[id(c)] = (p_text, min(p_conf, _DOUBT))
+        else:  # ink but nothing read
+            out[id(c)] = ("", 0.0)
+    return out
+
+
+# ---------------------------------------------------------------- the page
+
+
+def ocr_page(
+    image: Image.Image,
+    number: int,
+    *,
+    engine: OcrEngine | None = None,
+    timeout: float = 60.0,
+    detect_orientation: bool = False,
+    unit: float = 1.0,
+    reason: str = "",
+) -> Page:
+    """OCR one page image. `unit` converts pixels into the page's box units (72/dpi for PDF points).
+    Engine failures (timeout) give a `failed` page, never an exception."""
+    engine = engine or TesseractEngine()
+    deadline = time.monotonic() + timeout
+    try:
+        return _ocr_page(image, number, engine, deadline, detect_orientation, unit, reason)
+    except OcrFailure as exc:
+        return Page(
+            number=number, method=PageMethod.FAILED, reason=f"{reason}; OCR failed: {exc}".lstrip("; ")
+        )
+
+
+def _ocr_page(
+    image: Image.Image,
+    number: int,
+    engine: OcrEngine,
+    deadline: float,
+    detect_orientation: bool,
+    unit: float,
+    reason: str,
+) -> Page:
+    notes = [reason] if reason else []
+    if detect_orientation:
+        orient = engine.orientation(image, timeout=max(1.0, deadline - time.monotonic()))
+        if orient and orient.rotate and orient.confidence >= _MIN_OSD_CONFIDENCE:
+            # Tesseract's "Rotate" is clockwise; PIL rotates counter-clockwise.
+            image = image.rotate(-orient.rotate, expand=True, fillcolor="white")
+            notes.append(f"rotated {orient.rotate}°")
+    gray = to_gray(image)
+    angle = estimate_skew(gray)
+    if abs(angle) >= 0.1:
+        gray = rotate_gray(gray, angle)
+        notes.append(f"deskewed {angle:+.2f}°")
+    bw = binarize(gray)
+    horiz, vert = ruling_lines(bw)
+    tables = find_tables(horiz, vert)
+    # Erase the ruling lines: Tesseract reads them as 1, l or | and loses digits touching them.
+    lines = cv2.dilate(cv2.bitwise_or(horiz, vert), np.ones((3, 3), np.uint8))
+    clean = gray.copy()
+    clean[lines > 0] = 255
+
+    words = engine.words(Image.fromarray(clean), psm=3, timeout=max(1.0, deadline - time.monotonic()))
+    grids: list[Grid] = []
+    inset = max(3, gray.shape[1] // 500)
+    for table in tables:
+        for w in words:
+            if table.x0 <= w.cx < table.x1 and table.y0 <= w.cy < table.y1:
+                for c in table.cells:
+                    if c.x0 <= w.cx < c.x1 and c.y0 <= w.cy < c.y1:
+                        c.words.append(w)
+                        break
+        values = _value_cells(engine, clean, table.cells, inset, deadline)
+        rows: list[list[Cell]] = [[Cell() for _ in range(table.ncols)] for _ in range(table.nrows)]
+        for c in table.cells:
+            if id(c) in values:
+                text, conf = values[id(c)]
+            else:
+                text = "".join(_join(line) for line in _lines(c.words))
+                conf = min((w.conf for w in c.words), default=0.0)
+            box = Box(x0=c.x0 * unit, top=c.y0 * unit, x1=c.x1 * unit, bottom=c.y1 * unit)
+            for r, col in c.positions:
+                rows[r][col] = Cell(text=text, box=box, confidence=round(conf, 3))
+        grids.append(
+            Grid(
+                rows=rows,
+                box=Box(x0=table.x0 * unit, top=table.y0 * unit, x1=table.x1 * unit, bottom=table.y1 * unit),
+            )
+        )
+    text = _page_text(words)
+    confidence = round(sum(w.conf for w in words) / len(words), 3) if words else None
+    if not words and not grids:
+        return Page(number=number, method=PageMethod.FAILED, reason="; ".join([*notes, "OCR found no text"]))
+    return Page(
+        number=number,
+        text=text,
+        method=PageMethod.OCR,
+        reason="; ".join(notes),
+        tables=grids,
+        confidence=confidence,
+    )
