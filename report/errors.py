@@ -10,6 +10,6 @@ class ReportError(Exception):
 
 
 class NotAReportError(ReportError):
-    """The text shows no sign of being a 政府信息公开工作年度报告 (no title phrase, headings or table labels)."""
+    """The text shows no sign of being a 政府信息公开工作年度报告: no title phrase, headings or labels."""
 
     code = "not_a_report"

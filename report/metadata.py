@@ -53,7 +53,7 @@ def _clean_agency(s: str) -> str | None:
     s = re.sub(r"[#*\s]+", "", s)
     s = re.split(r"[,，。；;:：《》]", s)[-1]  # "根据《条例》规定,现公布区统计局" → "现公布区统计局"
     s = _LEADING_VERB.sub("", s)
-    s = s.strip("《》\"“”:：,，。-—|")
+    s = s.strip('《》"“”:：,，。-—|')
     if len(s) < 2 or len(s) > 40 or re.search(r"[。；;,，:：]", s):
         return None
     return s

@@ -30,8 +30,10 @@ _META_FIELD = re.compile(
     r"文\s*号|栏\s*目|来\s*源|作\s*者|日\s*期|公开方式|公开范围|公开时限|有\s*效\s*性|所属机构)\s*[:：]"
 )
 _HEADING_ONE = re.compile(r"(?:^|\n)\s*#*\s*(?:一|1|I)\s*[、.．]\s*总\s*体\s*情\s*况")
-# Share of CJK characters t2s must change before a text counts as Traditional Chinese.
-_TRADITIONAL_SHARE = 0.03
+# Share (and least number) of CJK characters t2s must change before a text counts as Traditional:
+# a Traditional text changes a fifth or more, a Simplified one only a rare name (乾县).
+_TRADITIONAL_SHARE = 0.08
+_TRADITIONAL_MIN = 4
 
 
 @dataclass
@@ -59,7 +61,7 @@ def is_traditional(text: str) -> bool:
         return False
     sample = "".join(cjk[:4000])
     changed = sum(a != b for a, b in zip(sample, to_simplified(sample), strict=False))
-    return changed / len(sample) >= _TRADITIONAL_SHARE
+    return changed >= min(_TRADITIONAL_MIN, len(sample)) and changed / len(sample) >= _TRADITIONAL_SHARE
 
 
 def normalize_chars(text: str) -> str:
@@ -104,6 +106,5 @@ def normalize_label(label: str) -> str:
     s = _SPACE.sub("", s)
     s = _ENUM_COMMA.sub(r"\1.", s)
     s = s.replace("“", '"').replace("”", '"').replace("‘", "'").replace("’", "'")
-    if is_traditional(s):
-        s = to_simplified(s)
-    return s
+    # always Simplified: a label is template wording, never a name that t2s could spoil
+    return to_simplified(s)

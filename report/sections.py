@@ -134,6 +134,7 @@ def find_sections(text: str) -> Sections:
     return sections
 
 
+_NUMBERED = re.compile(r"^(?:\(?[一二三四五六七八九十]+[)、.]|\(\d+\)|\d+[、.](?!\d))")
 _SENTENCE_END = "。！？；!?;:：）)”"
 _SIGNATURE = re.compile(
     r"^(?:\S{2,30}(?:局|办公室|办事处|政府|委员会|中心|街道|管委会|委|处|所|院|站|队)|"
@@ -150,9 +151,12 @@ def plain_text(raw: str, *, last: bool = False) -> str:
         while lines and _SIGNATURE.match(lines[-1].replace(" ", "")):
             lines.pop()
     out = ""
+    heading = False
     for ln in lines:
-        if out and out[-1] not in _SENTENCE_END:
+        numbered = bool(_NUMBERED.match(ln))
+        if out and out[-1] not in _SENTENCE_END and not numbered and not heading:
             out += ln
         else:
             out += ("\n" if out else "") + ln
+        heading = numbered and len(ln) <= 30
     return out.strip()

@@ -1,0 +1,225 @@
+"""Orchestration: text or Document → checked `Report`.
+
+normalise → sections → format → metadata → tables (report.tables) → resolve what the reader left
+ambiguous with the prose of section 一 → hard and soft checks → flags. Nothing wrong may be silent:
+every cell that was not found, is ambiguous, has low OCR confidence or sits in a failing identity
+is covered by a flag.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from report import template as tpl
+from report.checks import ProseFact, check_flags, prose_facts, run_checks, soft_checks
+from report.document import Document, Grid
+from report.errors import NotAReportError
+from report.metadata import detect_format, extract_metadata
+from report.model import TABLE_SECTIONS, Flag, FlagReason, Report
+from report.normalize import normalize_text
+from report.readings import Ambiguity, CellReading, CellSource, Number, ReportFormat, TableReadings
+from report.sections import find_sections
+from report.tables import read_tables
+
+log = logging.getLogger(__name__)
+
+# OCR cells recognised with less confidence than this are flagged `low_confidence`.
+LOW_CONFIDENCE = 0.8
+_REPORT_PHRASE = ("政府信息公开工作年度报告", "政府信息公开年度报告", "政府信息公开工作报告", "信息公开年报")
+
+
+def parse_text(text: str) -> Report:
+    return parse_document(Document.from_text(text))
+
+
+def parse_document(doc: Document) -> Report:
+    norm = normalize_text(doc.text)
+    text = norm.text
+    sections = find_sections(text)
+    guess = detect_format(text)
+    flat_head = "".join(text[:3000].split())
+    has_title = "政府信息公开" in flat_head and any(p in flat_head for p in _REPORT_PHRASE)
+    if not has_title and len(sections.headings) < 3 and guess.format is None:
+        raise NotAReportError(
+            "This text does not look like a 政府信息公开工作年度报告: no title phrase, "
+            "no section headings (一、总体情况 …) and no table labels were found."
+        )
+    overview = sections.plain(1)
+    meta = extract_metadata(text, sections.preamble, overview, norm.removed)
+    flags: list[Flag] = []
+    evidence = {
+        "agency": meta.agency_source,
+        "year": meta.year_source,
+        "format": "labels: " + ", ".join(guess.evidence[:6]),
+    }
+    fmt = guess.format
+    if fmt is None:
+        fmt = _format_from_year(meta.year)
+        evidence["format"] = f"no template labels in the text; assumed from the year {meta.year}"
+        flags.append(
+            Flag(
+                fields=["format"],
+                reason=FlagReason.AMBIGUOUS,
+                detail=evidence["format"] + " (alternatives: 2021, 2019-trial, pre-2019)",
+            )
+        )
+    for name, value in (("agency", meta.agency), ("year", meta.year)):
+        if value is None:
+            flags.append(
+                Flag(fields=[name], reason=FlagReason.MISSING, detail=f"no {name} found in the text")
+            )
+
+    report = Report(
+        agency=meta.agency,
+        year=meta.year,
+        format=fmt,
+        sections=sections.canonical(),
+        evidence=evidence,
+    )
+    if fmt == ReportFormat.PRE_2019:
+        # no national table to read: the report is recognised, its tables are flagged missing
+        flags.append(
+            Flag(
+                fields=list(TABLE_SECTIONS),
+                reason=FlagReason.MISSING,
+                detail="pre-2019 report: no national-template tables (指标名称/计量单位 list)",
+            )
+        )
+        report.flags = flags
+        return report
+
+    grids: list[Grid] = [g for p in doc.pages for g in p.tables]
+    readings = _read(text, fmt, grids or None)
+    keys = tpl.all_keys(fmt)
+    cells = {k: readings.cells.get(k) or CellReading(value=None, raw=None) for k in keys}
+    facts = prose_facts(overview)
+    flags += _resolve_ambiguities(readings.ambiguities, cells, facts)
+    found = {k for k in keys if _found(readings, k)}
+    flags += _missing_flags(keys, found, readings.missing)
+    flags += _confidence_flags(cells)
+    values = {k: c.value for k, c in cells.items()}
+    report.cells = cells
+    report.checks = run_checks(values, fmt, found)
+    flags += check_flags(report.checks)
+    report.warnings = soft_checks(values, fmt, facts, found)
+    report.flags = flags
+    return report
+
+
+def _format_from_year(year: int | None) -> ReportFormat:
+    if year is not None and year < 2019:
+        return ReportFormat.PRE_2019
+    if year is not None and year < 2021:
+        return ReportFormat.TRIAL_2019
+    return ReportFormat.V2021
+
+
+def _read(text: str, fmt: ReportFormat, grids: list[Grid] | None) -> TableReadings:
+    try:
+        return read_tables(text, fmt, grids)
+    except Exception:  # a reader bug must not lose the whole report: every table is flagged missing
+        log.exception("table reader failed")
+        return TableReadings(missing=list(TABLE_SECTIONS))
+
+
+def _found(readings: TableReadings, key: str) -> bool:
+    cell = readings.cells.get(key)
+    if cell is None or (cell.raw is None and cell.value is None):
+        return False
+    return not any(key == m or key.startswith(m + ".") for m in readings.missing)
+
+
+def _missing_flags(keys: list[str], found: set[str], reported: Iterable[str]) -> list[Flag]:
+    """`missing` flags, compressed to a table or row prefix where a whole one is absent."""
+    absent = [k for k in keys if k not in found]
+    if not absent:
+        return []
+    fields: list[str] = []
+    covered: set[str] = set()
+    for depth in (1, 2):  # table, then row
+        prefixes = dict.fromkeys(".".join(k.split(".")[:depth]) for k in absent)
+        for p in prefixes:
+            members = [k for k in keys if k.startswith(p + ".")]
+            if all(k not in found for k in members) and not all(k in covered for k in members):
+                fields.append(p)
+                covered.update(members)
+    fields += [k for k in absent if k not in covered]
+    detail = "not found in the text"
+    extra = [m for m in reported if m not in fields]
+    if extra:
+        detail += " (reader: " + ", ".join(extra[:10]) + ")"
+    return [Flag(fields=fields, reason=FlagReason.MISSING, detail=detail)]
+
+
+def _confidence_flags(cells: dict[str, CellReading]) -> list[Flag]:
+    low = [k for k, c in cells.items() if c.confidence is not None and c.confidence < LOW_CONFIDENCE]
+    if not low:
+        return []
+    return [
+        Flag(
+            fields=low,
+            reason=FlagReason.LOW_CONFIDENCE,
+            detail=f"OCR confidence below {LOW_CONFIDENCE}",
+        )
+    ]
+
+
+def _resolve_ambiguities(
+    ambiguities: list[Ambiguity], cells: dict[str, CellReading], facts: list[ProseFact]
+) -> list[Flag]:
+    """Pick, among the splits the identities left open, the one the prose of section 一 supports
+    (e.g. "诉讼…结果维持25件" = 13 + 12). The cells stay flagged `ambiguous` either way: prose is
+    a soft source, and a reviewer should see the alternatives."""
+    flags: list[Flag] = []
+    for amb in ambiguities:
+        if not amb.candidates:
+            continue
+        varying = [f for j, f in enumerate(amb.fields) if len({c[j] for c in amb.candidates}) > 1] or list(
+            amb.fields
+        )
+        chosen, how = amb.chosen, "the table reader's most plausible reading"
+        relevant = [f for f in facts if set(f.keys) & set(varying)]
+        if relevant:
+            scores = [_prose_score(amb, i, cells, relevant) for i in range(len(amb.candidates))]
+            best = max(scores)
+            if scores.count(best) == 1 and best > 0:
+                chosen = scores.index(best)
+                how = "the totals restated in section 一: " + "; ".join(
+                    f.text for f in relevant if f.holds(_with(cells, amb, chosen))
+                )
+        if chosen != amb.chosen or how.startswith("the totals"):
+            for field, v in zip(amb.fields, amb.candidates[chosen], strict=False):
+                old = cells.get(field) or CellReading(value=None)
+                source = CellSource.PROSE if field in varying and how.startswith("the totals") else old.source
+                cells[field] = old.model_copy(update={"value": v, "raw": _raw(v), "source": source})
+        alternatives = " | ".join(
+            ",".join("" if x is None else str(x) for x in cand) for cand in amb.candidates
+        )
+        flags.append(
+            Flag(
+                fields=varying,
+                reason=FlagReason.AMBIGUOUS,
+                detail=(
+                    f"glued run '{amb.run}' splits {len(amb.candidates)} ways over "
+                    f"{', '.join(amb.fields)}: {alternatives}; kept "
+                    f"{','.join('' if x is None else str(x) for x in amb.candidates[chosen])} by {how}"
+                ),
+            )
+        )
+    return flags
+
+
+def _raw(v: Number | None) -> str | None:
+    return None if v is None else str(v)
+
+
+def _with(cells: dict[str, CellReading], amb: Ambiguity, i: int) -> dict[str, Number | None]:
+    values = {k: c.value for k, c in cells.items()}
+    values.update(zip(amb.fields, amb.candidates[i], strict=False))
+    return values
+
+
+def _prose_score(amb: Ambiguity, i: int, cells: dict[str, CellReading], facts: list[ProseFact]) -> int:
+    values = _with(cells, amb, i)
+    return sum(1 if f.holds(values) else -1 for f in facts)

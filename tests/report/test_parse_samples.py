@@ -1,0 +1,107 @@
+"""Every sample with a truth file parses to exactly its truth; evaluate.py finds no silent error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extract.dispatch import extract_document
+from extract.errors import ExtractionError, ExtractionErrorCode
+from report import Report, parse_document, parse_text
+from report.document import Document
+from tests.report.conftest import (
+    TOOLS,
+    covered,
+    needs_shared,
+    numeric_truth,
+    pdf_text,
+    sample_documents,
+    truth_for,
+)
+
+pytestmark = needs_shared
+DOCS = sample_documents()
+
+
+def parse_sample(path: Path) -> Report:
+    if path.suffix == ".pdf":
+        try:
+            doc = extract_document(path.read_bytes())
+        except ExtractionError as e:
+            if e.code != ExtractionErrorCode.UNSUPPORTED_TYPE:
+                raise
+            doc = Document.from_text(pdf_text(path), media_type="application/pdf")
+        return parse_document(doc)
+    return parse_text(path.read_text("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def parsed() -> dict[str, dict[str, Any]]:
+    return {p.name: parse_sample(p).to_canonical() for p in DOCS}
+
+
+def test_there_are_samples() -> None:
+    assert len(DOCS) >= 14
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
+def test_sample_equals_truth(path: Path, parsed: dict[str, dict[str, Any]]) -> None:
+    truth, got = truth_for(path), parsed[path.name]
+    assert (got["agency"], got["year"], got["format"]) == (truth["agency"], truth["year"], truth["format"])
+    want = numeric_truth(truth)
+    have = numeric_truth(got)
+    uncertain = set(truth.get("uncertain") or [])
+    wrong = {
+        k: (v, have.get(k, "<missing>"))
+        for k, v in want.items()
+        if k not in uncertain and (k not in have or have[k] != v or type(have[k]) is bool)
+    }
+    assert wrong == {}
+    assert set(have) == set(want)  # no key invented or lost
+    unflagged = sorted(k for k in uncertain if not covered(k, got["flags"]))
+    assert unflagged == []
+    assert got["needs_review"] == bool(got["flags"])
+    # every hard identity evaluated, and (the truths have no known violations) all pass
+    assert [c for c in got["checks"] if c["passed"] is not True] == []
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
+def test_sections_match_truth(path: Path, parsed: dict[str, dict[str, Any]]) -> None:
+    import re
+    import unicodedata
+
+    def flat(s: str | None) -> str:
+        return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s or ""))
+
+    truth = truth_for(path)["sections"]
+    got = parsed[path.name]["sections"]
+    assert {k: flat(got[k]) for k in truth} == {k: flat(v) for k, v in truth.items()}
+
+
+def test_evaluate_finds_no_silent_error(tmp_path: Path, parsed: dict[str, dict[str, Any]]) -> None:
+    truth_dir, pred_dir = tmp_path / "truth", tmp_path / "pred"
+    truth_dir.mkdir()
+    pred_dir.mkdir()
+    for path in DOCS:
+        slug = path.name.replace(".", "_")
+        (truth_dir / f"{slug}.json").write_text(json.dumps(truth_for(path), ensure_ascii=False), "utf-8")
+        (pred_dir / f"{slug}.json").write_text(json.dumps(parsed[path.name], ensure_ascii=False), "utf-8")
+    out = subprocess.run(
+        [sys.executable, str(TOOLS / "evaluate.py"), str(truth_dir), str(pred_dir), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = json.loads(out[: out.rindex("}") + 1])
+    overall = result["overall"]
+    assert overall["documents"] == len(DOCS)
+    assert overall["silent_errors"] == 0, [(d["slug"], d["silent_errors"]) for d in result["documents"]]
+    assert overall["missing"] == 0
+    assert overall["meta_correct"]["format"] == len(DOCS)
+    assert overall["meta_correct"]["year"] == len(DOCS)
+    assert overall["meta_correct"]["agency"] == len(DOCS)
