@@ -1,0 +1,80 @@
+"""Shared fixtures: a REAL redis-server and a REAL S3 server (weed mini, or minio if on PATH) on free
+ports in a temp dir, started once per session with the same code as `gongkai up`."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gongkai.settings import REPO_ROOT, Settings
+from gongkai.stack import Stack, free_port
+from storage import JobStore, ObjectStore
+
+EXAMPLES = REPO_ROOT / "examples"
+
+
+def example_reports() -> list[Path]:
+    return sorted(p for p in EXAMPLES.glob("*.txt"))
+
+
+def truth_for(path: Path) -> dict[str, Any]:
+    truth: dict[str, Any] = json.loads(path.with_suffix(".truth.json").read_text())
+    return truth
+
+
+def parser_ready() -> bool:
+    """True once report.parse_document imports (the parser lands in parallel with this service)."""
+    try:
+        return callable(importlib.import_module("report.parse").parse_document)
+    except (ImportError, AttributeError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    used: set[int] = set()
+
+    def port() -> int:
+        p = free_port(used)
+        used.add(p)
+        return p
+
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("gongkai-var"),
+        redis_url=f"redis://127.0.0.1:{port()}/0",
+        s3_endpoint=f"127.0.0.1:{port()}",
+        api_host="127.0.0.1",
+        api_port=port(),
+        worker_concurrency=2,
+        task_soft_time_limit=120,
+        task_time_limit=150,
+        log_level="INFO",
+    )
+
+
+@pytest.fixture(scope="session")
+def services(settings: Settings) -> Iterator[Stack]:
+    """redis + S3, running for the whole session (the integration stack adds worker and API)."""
+    stack = Stack(settings)
+    try:
+        stack.up(("redis", "s3"))
+        yield stack
+    finally:
+        stack.down()
+
+
+@pytest.fixture
+def jobs(services: Stack) -> Iterator[JobStore]:
+    store = JobStore.from_settings(services.settings)
+    yield store
+    store.redis.close()
+
+
+@pytest.fixture
+def objects(services: Stack) -> ObjectStore:
+    return ObjectStore(services.settings)

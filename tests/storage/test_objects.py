@@ -1,0 +1,82 @@
+"""ObjectStore against the real S3 server."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+
+import httpx
+import pytest
+
+from storage import ObjectNotFound, ObjectStore, UploadTooLarge
+from storage.objects import original_key
+
+
+class CountingReader(io.BytesIO):
+    """Records the largest read, to show the upload is consumed in chunks, not all at once."""
+
+    largest = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        chunk = super().read(size)
+        self.largest = max(self.largest, len(chunk))
+        return chunk
+
+
+def test_original_is_content_addressed_and_streamed(objects: ObjectStore) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    reader = CountingReader(data)
+    stored = objects.put_original(reader, max_bytes=10 * 1024 * 1024)
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert stored.key == original_key(stored.sha256)
+    assert stored.size == len(data)
+    assert stored.created
+    assert reader.largest <= 1024 * 1024
+    assert objects.get_original(stored.key) == data
+    assert b"".join(objects.stream_original(stored.key)) == data
+
+    again = objects.put_original(io.BytesIO(data), max_bytes=10 * 1024 * 1024)
+    assert again.key == stored.key and not again.created
+
+
+def test_upload_over_the_limit_is_refused(objects: ObjectStore) -> None:
+    data = b"x" * 2000
+    with pytest.raises(UploadTooLarge):
+        objects.put_original(io.BytesIO(data), max_bytes=1999)
+    assert not objects.exists(objects.originals, original_key(hashlib.sha256(data).hexdigest()))
+
+
+def test_empty_original_is_stored(objects: ObjectStore) -> None:
+    stored = objects.put_original(io.BytesIO(b""), max_bytes=10)
+    assert stored.size == 0
+    assert objects.get_original(stored.key) == b""
+
+
+def test_results_round_trip_and_overwrite(objects: ObjectStore) -> None:
+    key = objects.put_result("job-a", {"document": {"agency": "某局"}}, "正文")
+    assert objects.get_result("job-a") == {"document": {"agency": "某局"}}
+    assert objects.get_text("job-a") == "正文"
+    assert objects.put_result("job-a", {"document": {"agency": "另一局"}}, "新") == key
+    assert objects.get_result("job-a")["document"]["agency"] == "另一局"
+    assert objects.get_text("job-a") == "新"
+
+
+def test_missing_objects_raise_not_found(objects: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFound):
+        objects.get_result("no-such-job")
+    with pytest.raises(ObjectNotFound):
+        objects.get_original(original_key("0" * 64))
+
+
+def test_presigned_get_serves_the_original(objects: ObjectStore) -> None:
+    stored = objects.put_original(io.BytesIO("报告".encode()), max_bytes=100)
+    url = objects.presigned_original(stored.key, "report.txt")
+    response = httpx.get(url)
+    assert response.status_code == 200
+    assert response.content == "报告".encode()
+
+
+def test_ping_and_buckets(objects: ObjectStore) -> None:
+    objects.ensure_buckets()  # idempotent
+    objects.ping()
