@@ -105,3 +105,21 @@ def test_evaluate_finds_no_silent_error(tmp_path: Path, parsed: dict[str, dict[s
     assert overall["meta_correct"]["format"] == len(DOCS)
     assert overall["meta_correct"]["year"] == len(DOCS)
     assert overall["meta_correct"]["agency"] == len(DOCS)
+
+
+def test_corrupted_cell_fails_its_checks_and_is_kept_as_printed() -> None:
+    from tests.report.conftest import SAMPLES
+
+    text = (SAMPLES / "synthetic_001_pipes.txt").read_text("utf-8")
+    row = "| 4.保护第三方合法权益 | 0 | 0 |"
+    assert text.count(row) == 1
+    report = parse_text(text.replace(row, "| 4.保护第三方合法权益 | 0 | 3 |"))
+    key = "applications.denied_third_party_rights.commercial_enterprise"
+    assert report.value(key) == 3  # never corrected
+    failed = {(c.name, c.scope, c.difference) for c in report.checks if c.passed is False}
+    assert failed == {
+        ("applications.outcomes", "commercial_enterprise", 3),
+        ("applications.row_total", "denied_third_party_rights", 3),
+    }
+    assert {f.reason for f in report.flagged(key)} == {"check_failed"}
+    assert report.needs_review
