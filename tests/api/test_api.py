@@ -1,0 +1,108 @@
+"""The API in-process (TestClient) against the real Redis and S3; the worker side is in integration/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_api
+from gongkai.settings import Settings
+from gongkai.stack import Stack
+from storage import JobState, JobStore
+from tests.storage.test_jobs import make_job
+
+LIMIT = 1000
+
+
+@pytest.fixture
+def client(services: Stack) -> Iterator[TestClient]:
+    settings = services.settings.model_copy(update={"max_upload_bytes": LIMIT, "max_files_per_request": 3})
+    with TestClient(create_api(settings)) as c:
+        yield c
+
+
+def test_upload_records_and_queues_one_job_per_file(client: TestClient, jobs: JobStore) -> None:
+    response = client.post(
+        "/v1/documents", files=[("files", ("a.txt", "甲".encode())), ("files", ("b.txt", "乙".encode()))]
+    )
+    assert response.status_code == 202
+    body = response.json()["jobs"]
+    assert [j["filename"] for j in body] == ["a.txt", "b.txt"]
+    assert response.headers["location"] == body[0]["location"] == f"/v1/jobs/{body[0]['id']}"
+    for accepted in body:
+        job = jobs.get(accepted["id"])
+        assert job.sha256 == accepted["sha256"] and job.size == 3
+        assert job.state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED)
+    status = client.get(body[0]["location"])
+    assert status.status_code == 200
+    assert set(status.json()) >= {"state", "stage", "progress", "created", "attempts", "error", "links"}
+
+
+def test_same_content_is_stored_once(client: TestClient) -> None:
+    a = client.post("/v1/documents", files=[("files", ("x.txt", b"same bytes"))]).json()["jobs"][0]
+    b = client.post("/v1/documents", files=[("files", ("y.txt", b"same bytes"))]).json()["jobs"][0]
+    assert a["sha256"] == b["sha256"] and a["id"] != b["id"]
+
+
+def test_oversize_file_is_refused(client: TestClient) -> None:
+    response = client.post("/v1/documents", files=[("files", ("big.txt", b"x" * (LIMIT + 1)))])
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "file_too_large"
+
+
+def test_oversize_request_is_refused_before_parsing(client: TestClient) -> None:
+    body = b"x" * (LIMIT * 3 + 1024 * 1024 + 1)
+    response = client.post(
+        "/v1/documents", content=body, headers={"content-type": "multipart/form-data; boundary=x"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_no_files_and_too_many_files(client: TestClient) -> None:
+    assert client.post("/v1/documents").json()["error"]["code"] == "no_files"
+    files = [("files", (f"{i}.txt", b"x")) for i in range(4)]
+    response = client.post("/v1/documents", files=files)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "too_many_files"
+
+
+def test_unknown_job_is_404(client: TestClient) -> None:
+    for path in ("", "/result", "/text", "/original"):
+        response = client.get(f"/v1/jobs/nope{path}")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "job_not_found"
+
+
+def test_result_of_an_unfinished_job_is_409_with_retry_after(client: TestClient, jobs: JobStore) -> None:
+    job = jobs.create(make_job())  # recorded, never enqueued: stays queued
+    status = client.get(f"/v1/jobs/{job.id}")
+    assert status.headers["retry-after"] == "1"
+    response = client.get(f"/v1/jobs/{job.id}/result")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "job_not_finished"
+    assert response.headers["retry-after"] == "1"
+    jobs.fail(job.id, "empty_file", "the file is empty (0 bytes)")
+    failed = client.get(f"/v1/jobs/{job.id}")
+    assert "retry-after" not in failed.headers
+    assert failed.json()["error"] == {"code": "empty_file", "message": "the file is empty (0 bytes)"}
+    assert client.get(f"/v1/jobs/{job.id}/text").json()["error"]["code"] == "job_failed"
+
+
+def test_health_and_docs(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    ready = client.get("/readyz").json()
+    assert ready == {"status": "ok", "checks": {"redis": "ok", "s3": "ok"}}
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/documents", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result"} <= set(paths)
+
+
+def test_readyz_reports_an_unreachable_s3(services: Stack) -> None:
+    dead = Settings.model_validate(services.settings.model_dump() | {"s3_endpoint": "127.0.0.1:9"})
+    with TestClient(create_api(dead)) as c:
+        response = c.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"] == "ok" and response.json()["checks"]["s3"] != "ok"
