@@ -1,0 +1,598 @@
+"""The table reader: normalised report text (and/or extracted grids) → one reading per template cell.
+
+How: the text becomes a token stream (report.tokens); each table's region is found by its section
+heading or, failing that, by its own labels; each template row is anchored on its label (fuzzy keys
+from report.template, searched in template order) and takes the value cells that follow it. Where a
+crawler glued the cells together the row's digit run is split by report.glued and the hard
+identities choose among the splits; what they cannot decide is returned as an `Ambiguity`, never
+picked silently. Rows not found are listed in `missing`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from report.cells import clean, parse_number
+from report.document import Grid
+from report.glued import RUN_CHARS, free_splits, piece_value, sum_splits
+from report.readings import Ambiguity, CellReading, CellSource, Number, ReportFormat, TableReadings
+from report.template import (
+    APPLICANT_COLUMNS,
+    APPLICATION_SECTION,
+    DISCLOSURE_SECTION,
+    REVIEW_GROUPS,
+    REVIEW_ITEMS,
+    REVIEW_SECTION,
+    TEMPLATES,
+    Template,
+    app_key,
+    identities,
+    identity_holds,
+    review_key,
+    template,
+)
+from report.tokens import Strength, Token, tokenize_grids, tokenize_text
+
+_H2 = re.compile(r"二[、.,]?主动公开政府信息")
+_H3 = re.compile(r"三[、.,]?收到和处理政府信息公开申请")
+_H4 = re.compile(r"四[、.,]?政府信息公开行政(?:法)?复议")
+_H5 = re.compile(r"五[、.,]?存在的主要问题")
+_T2_HEAD = ("第二十条", "信息内容")
+_T3_HEAD = ("勾稽关系", "申请人情况", "自然人")
+_T3_FIRST = ("本年新收", "勾稽关系")
+_T4_HEAD = ("行政复议",)
+_COLS = [c.key for c in APPLICANT_COLUMNS]
+_N_APP = len(_COLS)
+_SHAPE4 = [len(REVIEW_ITEMS) - 1] * len(REVIEW_GROUPS)
+_N_REV = len(REVIEW_ITEMS) * len(REVIEW_GROUPS)
+# how far after its label a glued row's run may start (labels carry notes in parentheses)
+_MAX_GAP = 60
+# combinations of ambiguous glued rows tried against the column identities
+_MAX_COMBOS = 20000
+_MAX_FREE = 200
+
+
+# ----------------------------------------------------------------------------- the stream
+
+
+class _Stream:
+    """Tokens plus the concatenated text of the label tokens, for label and heading search."""
+
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self.start: list[int] = []  # joined offset of each token (a value token: where it sits)
+        parts: list[str] = []
+        self.text_idx: list[int] = []  # token index of each label token, by joined order
+        self.text_start: list[int] = []
+        pos = 0
+        for i, t in enumerate(tokens):
+            self.start.append(pos)
+            if not t.is_value:
+                self.text_idx.append(i)
+                self.text_start.append(pos)
+                parts.append(t.text)
+                pos += len(t.text)
+        self.text = "".join(parts)
+
+    def token_at(self, offset: int) -> int:
+        """Index of the label token containing joined offset `offset`."""
+        j = bisect.bisect_right(self.text_start, offset) - 1
+        return self.text_idx[max(j, 0)]
+
+    def first_token_from(self, offset: int) -> int:
+        """Token index where joined offset `offset` falls: the label token containing it (values
+        printed before that label belong to what comes before), or the end of the stream."""
+        if offset >= len(self.text):
+            return len(self.tokens)
+        return self.token_at(offset)
+
+    def find(self, keys: Sequence[str], lo: int, hi: int) -> tuple[int, int] | None:
+        """Earliest (start, end) of any key in text[lo:hi]."""
+        best: tuple[int, int] | None = None
+        for k in keys:
+            i = self.text.find(k, lo, hi)
+            if i >= 0 and (best is None or i < best[0]):
+                best = (i, i + len(k))
+        return best
+
+    def search(self, pattern: re.Pattern[str], lo: int, hi: int) -> re.Match[str] | None:
+        return pattern.search(self.text, lo, hi)
+
+
+_SHORT_LABEL = re.compile(r"^(?:\d[.、]?)?(.{1,3})$")
+
+
+def _find_label(s: _Stream, keys: Sequence[str], lo: int, hi: int) -> tuple[int, int] | None:
+    """Like find, but a key of at most two characters ("其他") must be the whole token, maybe after
+    an item number: short keys are header words elsewhere."""
+    long_keys = [clean(k) for k in keys if len(clean(k)) > 2]
+    short = [clean(k) for k in keys if len(clean(k)) <= 2]
+    best = s.find(long_keys, lo, hi) if long_keys else None
+    for k in short:
+        start = lo
+        while True:
+            i = s.text.find(k, start, hi)
+            if i < 0 or (best is not None and i >= best[0]):
+                break
+            ti = s.token_at(i)
+            tok = s.tokens[ti]
+            m = _SHORT_LABEL.match(tok.text)
+            local = i + len(k) - s.start[ti]
+            glued = RUN_CHARS.match(tok.text, local) is not None and tok.text[local : local + 1].isdigit()
+            if (m and m.group(1) == k) or glued:
+                best = (i, i + len(k))
+                break
+            start = i + 1
+    return best
+
+
+# ----------------------------------------------------------------------------- row reading
+
+
+@dataclass
+class _Row:
+    """What was found for one template row."""
+
+    keys: list[str]
+    cells: list[Token] | None = None  # separated cells, fitted to len(keys)
+    run: str | None = None  # glued run
+    candidates: list[list[str]] = field(default_factory=list)  # splits of the run
+    by_identity: bool = True  # candidates satisfy the row identity (else: free splits)
+    end: int = 0  # joined offset where the next row's search starts
+
+
+def _fit(seq: list[Token], n: int) -> list[Token] | None:
+    """Fit the value cells that follow a label to the template's n cells (see report.tokens)."""
+    hard = [t for t in seq if t.strength == Strength.HARD]
+    if len(hard) == n:
+        return hard
+    mid = [t for t in seq if t.strength <= Strength.PAD]
+    if len(mid) == n:
+        return mid
+    if len(seq) == n:
+        return seq
+    if len(hard) > n:
+        while len(hard) > n and hard[0].raw == "":
+            hard.pop(0)
+        while len(hard) > n and hard[-1].raw == "":
+            hard.pop()
+        return hard[:n]
+    if seq and all(t.raw == "" for t in seq) and any(t.strength <= Strength.PAD for t in seq):
+        # a row printed with nothing but empty cells: every cell blank
+        blank = next(t for t in seq if t.strength <= Strength.PAD)
+        return [blank] * n
+    return None
+
+
+def _collect(s: _Stream, after: int, hi_tok: int, stop_keys: Sequence[str]) -> list[Token]:
+    """The value cells after token `after`, up to the next label once values have started (or a
+    label naming a later row / block, before they start)."""
+    seq: list[Token] = []
+    for i in range(after + 1, hi_tok):
+        t = s.tokens[i]
+        if t.is_value:
+            seq.append(t)
+            continue
+        if any(t.strength <= Strength.PAD for t in seq):
+            break
+        if any(k in t.text for k in stop_keys):
+            break
+    return seq
+
+
+def _glued_run(s: _Stream, match_end: int) -> str | None:
+    """The digit run glued after a label, if the label's token goes on with one."""
+    ti = s.token_at(max(match_end - 1, 0))
+    tok = s.tokens[ti]
+    local = match_end - s.start[ti]
+    rest = tok.text[local:]
+    m = RUN_CHARS.search(rest)
+    if m is None or m.start() > _MAX_GAP or not re.search(r"\d", m.group()):
+        return None
+    run = m.group()
+    nxt = rest[m.end() : m.end() + 1]
+    # the next label's item number ("2." / "2、") is glued onto the run's end
+    if run.endswith(".") and len(run) >= 2 and run[-2].isdigit():
+        run = run[:-2]
+    elif nxt == "、" and run[-1:].isdigit():
+        run = run[:-1]
+    return run or None
+
+
+def _read_row(
+    s: _Stream,
+    keys: list[str],
+    labels: Sequence[str],
+    lo: int,
+    hi: int,
+    stop_keys: Sequence[str],
+    *,
+    row_sum: bool,
+    decimal: Sequence[bool],
+    signed: Sequence[bool],
+) -> _Row | None:
+    found = _find_label(s, labels, lo, hi)
+    if found is None:
+        return None
+    _, mend = found
+    row = _Row(keys)
+    run = _glued_run(s, mend)
+    ti = s.token_at(mend - 1)
+    if run is not None:
+        row.run = run
+        tok_text_end = s.start[ti] + len(s.tokens[ti].text)
+        local_run = s.text.find(run, mend, tok_text_end)
+        row.end = (local_run + len(run)) if local_run >= 0 else mend
+        if row_sum:
+            row.candidates = sum_splits(run, [len(keys) - 1])
+        if not row.candidates:
+            row.by_identity = False
+            row.candidates = free_splits(run, len(keys), decimal=decimal, signed=signed, limit=_MAX_FREE)
+        return row
+    row.end = s.start[ti] + len(s.tokens[ti].text)
+    hi_tok = s.first_token_from(hi)
+    row.cells = _fit(_collect(s, ti, hi_tok, stop_keys), len(keys))
+    return row
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class _Part:
+    """The readings of one table."""
+
+    cells: dict[str, CellReading] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    ambiguities: list[Ambiguity] = field(default_factory=list)
+
+    def set_tokens(self, keys: Sequence[str], toks: Sequence[Token]) -> None:
+        for k, t in zip(keys, toks, strict=True):
+            self.cells[k] = CellReading(
+                value=parse_number(t.raw), raw=t.raw, source=t.source, confidence=t.confidence
+            )
+
+    def set_pieces(self, keys: Sequence[str], pieces: Sequence[str]) -> None:
+        for k, p in zip(keys, pieces, strict=True):
+            self.cells[k] = CellReading(value=piece_value(p), raw=p, source=CellSource.SPLIT)
+
+    def found(self) -> int:
+        return len(self.cells)
+
+
+def _ambiguity(keys: Sequence[str], run: str, candidates: Sequence[Sequence[str]], chosen: int) -> Ambiguity:
+    vals: list[list[Number | None]] = [[piece_value(p) for p in c] for c in candidates]
+    return Ambiguity(fields=list(keys), run=run, candidates=vals, chosen=chosen)
+
+
+def _plausible_free(candidates: list[list[str]]) -> int:
+    """Index of the most plausible split when nothing checks it: cells of similar length, and for
+    the 第（一）项 rows the 现行有效 count (last) not smaller than the others."""
+
+    def score(c: list[str]) -> tuple[int, float]:
+        lens = [len(p) for p in c]
+        mean = sum(lens) / len(lens)
+        spread = sum((x - mean) ** 2 for x in lens)
+        nums = [piece_value(p) or 0 for p in c]
+        last_max = 0 if nums[-1] >= max(nums) else 1
+        return (last_max, spread)
+
+    return min(range(len(candidates)), key=lambda i: score(candidates[i]))
+
+
+# ----------------------------------------------------------------------------- regions
+
+
+@dataclass
+class _Regions:
+    t2: tuple[int, int]
+    t3: tuple[int, int]
+    t4_from: int | None  # None: find it after table 三
+    t4_to: int
+
+
+def _regions(s: _Stream) -> _Regions:
+    n = len(s.text)
+    h2 = s.search(_H2, 0, n)
+    t2_lo = h2.end() if h2 else 0
+    h3 = s.search(_H3, t2_lo, n)
+    if h3:
+        t3_lo = h3.end()
+    else:
+        f = s.find(_T3_FIRST, t2_lo, n)
+        t3_lo = f[0] if f else n
+    t2_hi = h3.start() if h3 else t3_lo
+    head2 = s.find(_T2_HEAD, t2_lo, t2_hi)
+    if head2:
+        t2_lo = head2[0]
+    h4 = s.search(_H4, t3_lo, n)
+    t3_hi = h4.start() if h4 else n
+    head3 = s.find(_T3_HEAD, t3_lo, t3_hi)
+    if h3 and head3:
+        t3_lo = head3[0]  # skip prose between the heading and the table
+    t4_from = h4.end() if h4 else None
+    h5 = s.search(_H5, t4_from if t4_from is not None else t3_lo, n)
+    return _Regions((t2_lo, t2_hi), (t3_lo, t3_hi), t4_from, h5.start() if h5 else n)
+
+
+# ----------------------------------------------------------------------------- table 二
+
+
+def _read_t2(s: _Stream, t: Template, lo: int, hi: int) -> _Part:
+    part = _Part()
+    rows = t.disclosure_rows
+    pos = lo
+    for i, row in enumerate(rows):
+        keys = [f"{DISCLOSURE_SECTION}.{row.key}.{f}" for f in row.fields]
+        later = [clean(x) for r in rows[i + 1 :] for x in r.labels] + [clean(x) for x in _T2_HEAD]
+        got = _read_row(
+            s, keys, row.labels, pos, hi, later,
+            row_sum=False,
+            decimal=[k in t.decimal_keys for k in keys],
+            signed=[k in t.signed_keys for k in keys],
+        )  # fmt: skip
+        if got is None:
+            part.missing.append(f"{DISCLOSURE_SECTION}.{row.key}")
+            continue
+        pos = got.end
+        if got.cells is not None:
+            part.set_tokens(keys, got.cells)
+        elif got.candidates:
+            chosen = _plausible_free(got.candidates) if len(got.candidates) > 1 else 0
+            part.set_pieces(keys, got.candidates[chosen])
+            if len(got.candidates) > 1:
+                part.ambiguities.append(_ambiguity(keys, got.run or "", got.candidates, chosen))
+        else:
+            part.missing.append(f"{DISCLOSURE_SECTION}.{row.key}")
+    return part
+
+
+# ----------------------------------------------------------------------------- table 三
+
+
+def _row_ok(vals: Sequence[Number | None]) -> bool:
+    return abs(sum(v or 0 for v in vals[:-1]) - (vals[-1] or 0)) < 1e-6
+
+
+def _read_t3(s: _Stream, t: Template, lo: int, hi: int) -> tuple[_Part, int | None]:
+    """Table 三 and the joined offset where its last row ends (table 四 follows)."""
+    part = _Part()
+    rows = t.application_rows
+    pos = lo
+    got_rows: dict[str, _Row] = {}
+    last_end: int | None = None
+    for i, row in enumerate(rows):
+        keys = [app_key(row.key, c) for c in _COLS]
+        later = [clean(k) for r in rows[i + 1 :] for k in r.match if len(clean(k)) > 2]
+        got = _read_row(
+            s, keys, row.match, pos, hi, later,
+            row_sum=True, decimal=[False] * _N_APP, signed=[False] * _N_APP,
+        )  # fmt: skip
+        if got is None:
+            continue
+        got_rows[row.key] = got
+        pos = got.end
+        last_end = got.end
+
+    def complete(r: _Row | None) -> bool:
+        if r is None:
+            return False
+        if r.cells is not None:
+            return _row_ok([parse_number(c.raw) for c in r.cells])
+        return bool(r.candidates) and r.by_identity
+
+    if not all(complete(got_rows.get(r.key)) for r in rows):
+        seq = _sequence_reading(s, t, lo, hi)
+        if seq is not None:
+            for r, toks in zip(rows, seq, strict=True):
+                part.set_tokens([app_key(r.key, c) for c in _COLS], toks)
+            return part, last_end
+
+    glued: dict[str, _Row] = {}
+    for r in rows:
+        got = got_rows.get(r.key)
+        keys = [app_key(r.key, c) for c in _COLS]
+        if got is None or (got.cells is None and not got.candidates):
+            part.missing.append(f"{APPLICATION_SECTION}.{r.key}")
+        elif got.cells is not None:
+            part.set_tokens(keys, got.cells)
+        else:
+            glued[r.key] = got
+    if glued:
+        _resolve_glued_t3(part, t, glued)
+    return part, last_end
+
+
+def _sequence_reading(s: _Stream, t: Template, lo: int, hi: int) -> list[list[Token]] | None:
+    """pdftotext reading order prints some rows' numbers away from their labels but keeps the
+    numbers in table order: accept them in order when there are exactly rows × 7 and every row adds
+    up to its total."""
+    a, b = s.first_token_from(lo), s.first_token_from(hi)
+    vals = [x for x in s.tokens[a:b] if x.is_value and x.strength == Strength.HARD]
+    n_rows = len(t.application_rows)
+    if len(vals) != n_rows * _N_APP:
+        return None
+    chunks = [vals[i * _N_APP : (i + 1) * _N_APP] for i in range(n_rows)]
+    if not all(_row_ok([parse_number(c.raw) for c in ch]) for ch in chunks):
+        return None
+    return chunks
+
+
+def _resolve_glued_t3(part: _Part, t: Template, glued: dict[str, _Row]) -> None:
+    """Choose among the row splits with the column identities (balance, outcomes)."""
+    fixed: dict[str, Number | None] = {k: c.value for k, c in part.cells.items()}
+    ambiguous = [k for k, r in glued.items() if len(r.candidates) > 1 and r.by_identity]
+    for k, r in glued.items():
+        if k not in ambiguous:
+            fixed.update(zip(r.keys, (piece_value(p) for p in r.candidates[0]), strict=True))
+    column_ids = [
+        i for i in identities(t.format) if i.check in ("applications.balance", "applications.outcomes")
+    ]
+    surviving: list[tuple[int, ...]] = []
+    choices = [range(len(glued[k].candidates)) for k in ambiguous]
+    total = 1
+    for c in choices:
+        total *= len(c)
+    if ambiguous and total <= _MAX_COMBOS:
+        for combo in itertools.product(*choices):
+            values = dict(fixed)
+            for k, ci in zip(ambiguous, combo, strict=True):
+                r = glued[k]
+                values.update(zip(r.keys, (piece_value(p) for p in r.candidates[ci]), strict=True))
+            if all(identity_holds(i, values) for i in column_ids):
+                surviving.append(combo)
+    for k, r in glued.items():
+        if k not in ambiguous:
+            part.set_pieces(r.keys, r.candidates[0])
+            if len(r.candidates) > 1:  # free splits: the row identity failed for every split
+                chosen = _plausible_free(r.candidates)
+                part.set_pieces(r.keys, r.candidates[chosen])
+                part.ambiguities.append(_ambiguity(r.keys, r.run or "", r.candidates, chosen))
+            continue
+        idx = ambiguous.index(k)
+        alive = sorted({combo[idx] for combo in surviving}) if surviving else list(range(len(r.candidates)))
+        cands = [r.candidates[i] for i in alive]
+        part.set_pieces(r.keys, cands[0])
+        if len(cands) > 1:
+            part.ambiguities.append(_ambiguity(r.keys, r.run or "", cands, 0))
+
+
+# ----------------------------------------------------------------------------- table 四
+
+
+_REV_KEYS = [review_key(g.key, i.key) for g in REVIEW_GROUPS for i in REVIEW_ITEMS]
+
+
+def _groups_ok(vals: Sequence[Number | None]) -> bool:
+    w = len(REVIEW_ITEMS)
+    return all(_row_ok(vals[g * w : (g + 1) * w]) for g in range(len(REVIEW_GROUPS)))
+
+
+def _interleavings(vals: list[Number | None]) -> list[list[int]]:
+    """Orders of the 15 numbers (as index lists in key order) that split the sequence into three
+    order-preserving subsequences of five, each adding up to its total, in any group order.
+    pdftotext's reading order interleaves table 四's header columns this way."""
+    n, w = len(vals), len(REVIEW_ITEMS)
+    subsequences: list[tuple[int, ...]] = []
+    for combo in itertools.combinations(range(n), w):
+        if _row_ok([vals[i] for i in combo]):
+            subsequences.append(combo)
+    out: list[list[int]] = []
+    seen: set[tuple[Number | None, ...]] = set()
+    for a, b, c in itertools.permutations(subsequences, 3):
+        if len(set(a) | set(b) | set(c)) == n:
+            order = [*a, *b, *c]
+            key = tuple(vals[i] for i in order)
+            if key not in seen:  # equal numbers make index-different but identical readings
+                seen.add(key)
+                out.append(order)
+            if len(out) >= _MAX_FREE:
+                break
+
+    # most plausible first: groups whose totals are printed in template order (the totals sit in
+    # the last header row, which pdftotext emits left to right)
+    # and, among those, groups printed as compactly as possible
+    def spread(o: list[int]) -> int:
+        return sum(o[g * w + w - 1] - o[g * w] for g in range(3))
+
+    return sorted(out, key=lambda o: (not (o[w - 1] < o[2 * w - 1] < o[3 * w - 1]), spread(o)))
+
+
+def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
+    part = _Part()
+    head = s.find(_T4_HEAD, lo, hi)
+    start = head[0] if head else lo
+    # glued: the 15 numbers as one run after the header words
+    ti = s.token_at(start) if s.text_idx else 0
+    m = RUN_CHARS.search(s.text, start, hi)
+    if m and s.token_at(m.start()) == ti and re.search(r"\d", m.group()) and len(m.group()) >= _N_REV:
+        run = m.group()
+        cands = sum_splits(run, _SHAPE4)
+        if not cands:
+            cands = free_splits(run, _N_REV, limit=_MAX_FREE)
+        if cands:
+            part.set_pieces(_REV_KEYS, cands[0])
+            if len(cands) > 1:
+                part.ambiguities.append(_ambiguity(_REV_KEYS, run, cands, 0))
+            return part
+    a, b = s.first_token_from(start), s.first_token_from(hi)
+    seq: list[Token] = []
+    for tok in s.tokens[a:b]:
+        if tok.is_value:
+            seq.append(tok)
+        elif sum(1 for x in seq if x.strength == Strength.HARD) >= _N_REV:
+            break
+    cells = _fit(seq, _N_REV)
+    if cells is None:
+        part.missing.append(REVIEW_SECTION)
+        return part
+    vals = [parse_number(c.raw) for c in cells]
+    if not _groups_ok(vals) and all(v is not None for v in vals):
+        orders = _interleavings(vals)
+        if orders:
+            part.set_tokens(_REV_KEYS, [cells[i] for i in orders[0]])
+            if len(orders) > 1:
+                run = " ".join(c.raw for c in cells)
+                cands = [[cells[i].raw for i in o] for o in orders]
+                part.ambiguities.append(_ambiguity(_REV_KEYS, run, cands, 0))
+            return part
+    part.set_tokens(_REV_KEYS, cells)
+    return part
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def _read_stream(tokens: list[Token], t: Template) -> dict[str, _Part]:
+    s = _Stream(tokens)
+    reg = _regions(s)
+    t2 = _read_t2(s, t, *reg.t2)
+    t3, t3_end = _read_t3(s, t, *reg.t3)
+    if reg.t4_from is not None:
+        t4_lo = reg.t4_from
+    elif t3_end is not None:
+        t4_lo = t3_end
+    else:
+        t4_lo = reg.t3[1]
+    t4 = _read_t4(s, t4_lo, max(reg.t4_to, t4_lo))
+    # a table none of whose rows was found is missing as a whole
+    if not t2.cells:
+        t2.missing = [DISCLOSURE_SECTION]
+    if not t3.cells:
+        t3.missing = [APPLICATION_SECTION]
+    return {DISCLOSURE_SECTION: t2, APPLICATION_SECTION: t3, REVIEW_SECTION: t4}
+
+
+def _better(a: _Part, b: _Part) -> _Part:
+    """The more complete reading of a table; ties go to `a`."""
+    return a if a.found() >= b.found() else b
+
+
+def read_tables(text: str, fmt: ReportFormat | str, grids: list[Grid] | None = None) -> TableReadings:
+    """Read tables 二/三/四 of a report in format `fmt` from its text and/or extracted grids.
+
+    Grids win a table when they give at least as many of its cells as the text.
+    """
+    fmt = ReportFormat(fmt)
+    sections = (DISCLOSURE_SECTION, APPLICATION_SECTION, REVIEW_SECTION)
+    if fmt not in TEMPLATES:
+        return TableReadings(missing=list(sections))
+    t = template(fmt)
+    parts = _read_stream(tokenize_text(text), t) if text.strip() else None
+    if grids:
+        from_grids = _read_stream(tokenize_grids(grids), t)
+        parts = {k: _better(from_grids[k], parts[k]) for k in sections} if parts else from_grids
+    out = TableReadings()
+    if parts is None:
+        out.missing = list(sections)
+        return out
+    for k in sections:
+        p = parts[k]
+        out.cells.update(p.cells)
+        out.missing += p.missing
+        out.ambiguities += p.ambiguities
+    return out
