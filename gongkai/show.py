@@ -17,7 +17,13 @@ APPLICANT_COLUMNS = [
     ("other_organization", "其他"),
     ("total", "总计"),
 ]
-REVIEW_COLUMNS = ["upheld", "corrected", "other", "pending", "total"]
+REVIEW_COLUMNS = [
+    ("upheld", "维持"),
+    ("corrected", "纠正"),
+    ("other", "其他"),
+    ("pending", "未审结"),
+    ("total", "总计"),
+]
 
 
 def cell_value(cell: Any) -> Any:
@@ -51,22 +57,25 @@ def show_result(console: Console, result: dict[str, Any]) -> None:
             t.add_row(key, _fmt(cell))
         parts.append(t)
 
-    applications = doc.get("applications") or {}
-    if applications:
-        headers = ["表三 申请", *(label for _, label in APPLICANT_COLUMNS)]
-        t = Table(*headers, title="三、收到和处理政府信息公开申请情况", title_justify="left")
-        for row_key, row in applications.items():
-            if isinstance(row, dict):
-                t.add_row(row_key, *(_fmt(row.get(col)) for col, _ in APPLICANT_COLUMNS))
-        parts.append(t)
+    parts.append(
+        _grid(doc.get("applications"), "三、收到和处理政府信息公开申请情况", "表三", APPLICANT_COLUMNS)
+    )
+    parts.append(_grid(doc.get("review_litigation"), "四、行政复议、行政诉讼", "表四", REVIEW_COLUMNS))
 
-    review = doc.get("review_litigation") or {}
-    if review:
-        t = Table("表四", *REVIEW_COLUMNS, title="四、行政复议、行政诉讼", title_justify="left")
-        for group, row in review.items():
-            if isinstance(row, dict):
-                t.add_row(group, *(_fmt(row.get(col)) for col in REVIEW_COLUMNS))
-        parts.append(t)
+    checks = doc.get("checks") or []
+    if checks:
+        summary: dict[str, list[bool]] = {}
+        for check in checks:
+            summary.setdefault(str(check.get("name")), []).append(bool(check.get("passed")))
+        parts.append(
+            "checks: "
+            + " · ".join(
+                f"{name} {sum(results)}/{len(results)} " + ("[green]✓[/]" if all(results) else "[red]✗[/]")
+                for name, results in summary.items()
+            )
+        )
+    for warning in doc.get("warnings") or []:
+        parts.append(f"[yellow]warning:[/] {_short(str(warning))}")
 
     flags = doc.get("flags") or []
     if flags:
@@ -88,6 +97,20 @@ def show_result(console: Console, result: dict[str, Any]) -> None:
         f"needs_review={doc.get('needs_review')} · {methods}"
     )
     console.print(Panel(Group(*parts), title=title, title_align="left"))
+
+
+def _grid(table: Any, title: str, name: str, columns: list[tuple[str, str]]) -> Table | str:
+    """Rows × columns; rows that are all zero or blank are left out (they are most of table 三)."""
+    rows = {k: r for k, r in (table or {}).items() if isinstance(r, dict)}
+    shown = {k: r for k, r in rows.items() if any(cell_value(c) not in (0, None) for c in r.values())}
+    if not shown:
+        return f"{title}: [dim]all {len(rows)} rows zero or blank[/]"
+    t = Table(name, *(label for _, label in columns), title=title, title_justify="left")
+    for row_key, row in shown.items():
+        t.add_row(row_key, *(_fmt(row.get(col)) for col, _ in columns))
+    if len(shown) < len(rows):
+        t.caption = f"{len(rows) - len(shown)} more rows all zero or blank"
+    return t
 
 
 def show_failure(console: Console, record: dict[str, Any]) -> None:
