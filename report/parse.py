@@ -16,7 +16,7 @@ from report.checks import ProseFact, check_flags, prose_facts, run_checks, soft_
 from report.document import Document, Grid
 from report.errors import NotAReportError
 from report.metadata import detect_format, extract_metadata
-from report.model import TABLE_SECTIONS, Flag, FlagReason, Report
+from report.model import TABLE_SECTIONS, CheckResult, Flag, FlagReason, Report
 from report.normalize import normalize_text
 from report.readings import Ambiguity, CellReading, CellSource, Number, ReportFormat, TableReadings
 from report.sections import find_sections
@@ -102,6 +102,7 @@ def parse_document(doc: Document) -> Report:
     report.cells = cells
     report.checks = run_checks(values, fmt, found)
     flags += check_flags(report.checks)
+    flags += _unconfirmed_split_flags(cells, report.checks, flags)
     report.warnings = soft_checks(values, fmt, facts, found)
     report.flags = flags
     return report
@@ -152,6 +153,34 @@ def _missing_flags(keys: list[str], found: set[str], reported: Iterable[str]) ->
     return [Flag(fields=fields, reason=FlagReason.MISSING, detail=detail)]
 
 
+def _unconfirmed_split_flags(
+    cells: dict[str, CellReading], checks: list[CheckResult], flags: list[Flag]
+) -> list[Flag]:
+    """Cells cut out of a glued run are only as good as the identities that chose the cut: when one
+    of those could not be evaluated (a cell it needs is missing), another cut may be the true one.
+    Blank cells vanish from glued runs, so this happens and must not stay silent."""
+    unchecked = {k for c in checks if c.passed is None for k in c.cells}
+    flagged = {k for f in flags for k in f.fields}
+    keys = [
+        k
+        for k, c in cells.items()
+        if c.source == CellSource.SPLIT
+        and k in unchecked
+        and k not in flagged
+        and ".".join(k.split(".")[:2]) not in flagged
+    ]
+    if not keys:
+        return []
+    return [
+        Flag(
+            fields=keys,
+            reason=FlagReason.AMBIGUOUS,
+            detail="cut out of a glued digit run, but the identities that would confirm the cut could "
+            "not be evaluated (cells missing); another cut may be the printed one",
+        )
+    ]
+
+
 def _confidence_flags(cells: dict[str, CellReading]) -> list[Flag]:
     low = [k for k, c in cells.items() if c.confidence is not None and c.confidence < LOW_CONFIDENCE]
     if not low:
@@ -175,39 +204,51 @@ def _resolve_ambiguities(
     for amb in ambiguities:
         if not amb.candidates:
             continue
-        varying = [f for j, f in enumerate(amb.fields) if len({c[j] for c in amb.candidates}) > 1] or list(
-            amb.fields
-        )
+        n = len(amb.candidates)
         chosen, how = amb.chosen, "the table reader's most plausible reading"
-        relevant = [f for f in facts if set(f.keys) & set(varying)]
+        # the readings still in question: all of them, or those the prose supports best
+        open_ = list(range(n))
+        relevant = [f for f in facts if set(f.keys) & set(_varying(amb, open_))]
         if relevant:
-            scores = [_prose_score(amb, i, cells, relevant) for i in range(len(amb.candidates))]
+            scores = [_prose_score(amb, i, cells, relevant) for i in range(n)]
             best = max(scores)
-            if scores.count(best) == 1 and best > 0:
-                chosen = scores.index(best)
+            top = [i for i in range(n) if scores[i] == best]
+            rest = max((s for s in scores if s < best), default=None)
+            if rest is None or best - rest >= 2:  # prose is soft: narrow only on a clear margin
+                open_ = top
+            if len(top) == 1 and best > 0:
+                chosen = top[0]
                 how = "the totals restated in section 一: " + "; ".join(
                     f.text for f in relevant if f.holds(_with(cells, amb, chosen))
                 )
-        if chosen != amb.chosen or how.startswith("the totals"):
+            elif amb.chosen in top and len(top) < n:
+                how += f" (section 一 leaves {len(top)} of {n} readings)"
+        if chosen != amb.chosen:
             for field, v in zip(amb.fields, amb.candidates[chosen], strict=False):
                 old = cells.get(field) or CellReading(value=None)
-                source = CellSource.PROSE if field in varying and how.startswith("the totals") else old.source
-                cells[field] = old.model_copy(update={"value": v, "raw": _raw(v), "source": source})
-        alternatives = " | ".join(
-            ",".join("" if x is None else str(x) for x in cand) for cand in amb.candidates
-        )
+                cells[field] = old.model_copy(update={"value": v, "raw": _raw(v), "source": CellSource.PROSE})
+        varying = _varying(amb, open_) or _varying(amb, list(range(n))) or list(amb.fields)
+        alternatives = " | ".join(_fmt(cand) for cand in amb.candidates)
         flags.append(
             Flag(
                 fields=varying,
                 reason=FlagReason.AMBIGUOUS,
                 detail=(
-                    f"glued run '{amb.run}' splits {len(amb.candidates)} ways over "
-                    f"{', '.join(amb.fields)}: {alternatives}; kept "
-                    f"{','.join('' if x is None else str(x) for x in amb.candidates[chosen])} by {how}"
+                    f"glued run '{amb.run}' splits {n} ways over {', '.join(amb.fields)}: "
+                    f"{alternatives}; kept {_fmt(amb.candidates[chosen])} by {how}"
                 ),
             )
         )
     return flags
+
+
+def _fmt(values: list[Number | None]) -> str:
+    return ",".join("" if x is None else str(x) for x in values)
+
+
+def _varying(amb: Ambiguity, among: list[int]) -> list[str]:
+    """Fields whose value differs between the readings `among`."""
+    return [f for j, f in enumerate(amb.fields) if len({amb.candidates[i][j] for i in among}) > 1]
 
 
 def _raw(v: Number | None) -> str | None:
