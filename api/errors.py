@@ -7,6 +7,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from storage.errors import TRANSIENT_ERRORS
+
 
 class ErrorBody(BaseModel):
     code: str
@@ -37,6 +39,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # Redis or S3 is down: say so (and when to come back) rather than a bare 500.
+        message = f"storage unavailable ({type(exc).__name__}); try again shortly"
+        return error_response(503, "service_unavailable", message, {"Retry-After": "5"})
+
+    for transient in TRANSIENT_ERRORS:
+        app.add_exception_handler(transient, _unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

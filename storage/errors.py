@@ -7,7 +7,7 @@ import minio.error
 import redis.exceptions
 import urllib3.exceptions
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     urllib3.exceptions.HTTPError,  # connection refused/reset and retries exhausted, via minio

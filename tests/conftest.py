@@ -36,7 +36,7 @@ def parser_ready() -> bool:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def service_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     used: set[int] = set()
 
     def port() -> int:
@@ -51,16 +51,17 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         api_host="127.0.0.1",
         api_port=port(),
         worker_concurrency=2,
-        task_soft_time_limit=120,
-        task_time_limit=150,
+        # Room for OCR of a scanned report on a busy 2-core machine.
+        task_soft_time_limit=300,
+        task_time_limit=330,
         log_level="INFO",
     )
 
 
 @pytest.fixture(scope="session")
-def services(settings: Settings) -> Iterator[Stack]:
+def services(service_settings: Settings) -> Iterator[Stack]:
     """redis + S3, running for the whole session (the integration stack adds worker and API)."""
-    stack = Stack(settings)
+    stack = Stack(service_settings)
     try:
         stack.up(("redis", "s3"))
         yield stack

@@ -18,7 +18,13 @@ import pytest
 
 from gongkai.stack import Stack
 
-pytestmark = pytest.mark.integration
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
 
 FINISHED = ("succeeded", "failed")
 
