@@ -303,24 +303,35 @@ def _value_cells(
     """Text and confidence of every cell that is not a label: blank, or number-like in the page
     pass. Returns {id(cell): (text, confidence)}."""
     out: dict[int, tuple[str, float]] = {}
-    # Value columns: lattice columns where the page pass read numbers in at least two cells. Only
-    # their cells go to the digits pass: a CJK label crop in the mosaic derails its line finding.
-    numeric: dict[int, int] = {}
+    # Which cells go to the digits pass: those in value columns (lattice columns where the page
+    # pass read a number somewhere, and all columns between: labels sit left of the numbers) and
+    # those right of the last label in a row holding a number (table 四 is one row of numbers).
+    # Not label crops: CJK in the mosaic derails its line finding.
+    numeric_cols: set[int] = set()
+    numeric_rows: set[int] = set()
+    label_end: dict[int, int] = {}
     for c in cells:
-        cols = {col for _, col in c.positions}
         text = "".join(w.text for w in c.words)
-        if len(cols) == 1 and re.search(r"\d", text) and not _CJK.search(text):
-            numeric[next(iter(cols))] = numeric.get(next(iter(cols)), 0) + 1
-    found = [col for col, n in numeric.items() if n >= 2]
-    # Labels sit left of the numbers; a whole column the page pass missed lies between numeric ones.
-    value_cols = set(range(min(found), max(found) + 1)) if found else set()
+        cols = {col for _, col in c.positions}
+        if re.search(r"\d", text) and not _CJK.search(text):
+            numeric_rows.update(r for r, _ in c.positions)
+            if len(cols) == 1:
+                numeric_cols.update(cols)
+        if len(_CJK.findall(text)) > 1:
+            for r, col in c.positions:
+                label_end[r] = max(label_end.get(r, -1), col)
+    value_cols = set(range(min(numeric_cols), max(numeric_cols) + 1)) if numeric_cols else set()
+
+    def is_value(c: _Cell) -> bool:
+        if all(col in value_cols for _, col in c.positions):
+            return True
+        return all(r in numeric_rows and col > label_end.get(r, -1) for r, col in c.positions)
+
     todo: list[tuple[_Cell, tuple[int, int, int, int]]] = []
     for c in cells:
         page_text = "".join(w.text for w in c.words)
         # Labels are runs of CJK; a value cell misread by the page pass may hold one stray glyph.
-        if len(_CJK.findall(page_text)) > 1 or len(page_text) > 16:
-            continue
-        if not all(col in value_cols for _, col in c.positions):
+        if len(_CJK.findall(page_text)) > 1 or len(page_text) > 16 or not is_value(c):
             continue
         box = _ink(clean, c, inset)
         if box is None:

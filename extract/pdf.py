@@ -54,13 +54,24 @@ def _open(data: bytes) -> pdfium.PdfDocument:
             raise ExtractionError(
                 ExtractionErrorCode.ENCRYPTED_PDF, "the PDF is encrypted and needs a password to open"
             ) from exc
+        if _page_count_pdfminer(data) == 0:  # pdfium refuses a well-formed PDF without pages
+            raise ExtractionError(ExtractionErrorCode.EMPTY_FILE, "the PDF has no pages") from exc
         raise ExtractionError(ExtractionErrorCode.CORRUPT_FILE, f"the PDF cannot be read: {exc}") from exc
+
+
+def _page_count_pdfminer(data: bytes) -> int | None:
+    try:
+        with pdfplumber.open(io.BytesIO(data)) as pdf:
+            return len(pdf.pages)
+    except Exception:  # pdfminer raises many types on broken files
+        return None
 
 
 def _has_ink(page: pdfium.PdfPage) -> bool:
     """Whether the page shows anything: text drawn as curves or an image has no text layer."""
-    img = page.render(scale=36 / 72, grayscale=True).to_numpy()
-    return bool(np.mean(img < 128) > 0.003)
+    # 50 dpi is enough to see text; thin glyphs render grey there, hence the light threshold.
+    img = page.render(scale=50 / 72, grayscale=True).to_numpy()
+    return bool(np.mean(img < 200) > 0.002)
 
 
 def extract_pdf(
@@ -160,25 +171,20 @@ def _clean_cell(text: str | None) -> str:
 def _grid(table: Any) -> Grid:
     """A pdfplumber table → Grid, merged cells' text repeated into every position they cover."""
     texts: list[list[str | None]] = table.extract()
-    rows = table.rows
-    bboxes: list[list[tuple[float, float, float, float] | None]] = [list(r.cells) for r in rows]
+    bboxes: list[list[tuple[float, float, float, float] | None]] = [list(r.cells) for r in table.rows]
     ncols = max((len(r) for r in bboxes), default=0)
-    col_x: dict[int, tuple[float, float]] = {}
-    row_y: dict[int, tuple[float, float]] = {}
-    owners: list[tuple[tuple[float, float, float, float], str]] = []
-    for r, row in enumerate(bboxes):
-        for c, bb in enumerate(row):
-            if bb is None:
-                continue
-            col_x.setdefault(c, (bb[0], bb[2]))
-            row_y.setdefault(r, (bb[1], bb[3]))
-            owners.append((bb, _clean_cell(texts[r][c])))
+    # Lattice lines: every cell starting in a row shares its top, every cell starting in a column
+    # its x0 (a merged cell only reaches further down or right).
+    tops = [min((bb[1] for bb in row if bb), default=0.0) for row in bboxes]
+    x0s = [min((row[c][0] for row in bboxes if c < len(row) and row[c]), default=0.0) for c in range(ncols)]
+    owners: list[tuple[tuple[float, float, float, float], str]] = [
+        (bb, _clean_cell(texts[r][c])) for r, row in enumerate(bboxes) for c, bb in enumerate(row) if bb
+    ]
+    bottom, right = float(table.bbox[3]), float(table.bbox[2])
 
     def owner(r: int, c: int) -> tuple[tuple[float, float, float, float], str] | None:
-        if c not in col_x or r not in row_y:
-            return None
-        x = (col_x[c][0] + col_x[c][1]) / 2
-        y = (row_y[r][0] + row_y[r][1]) / 2
+        y = (tops[r] + (tops[r + 1] if r + 1 < len(tops) else bottom)) / 2
+        x = (x0s[c] + (x0s[c + 1] if c + 1 < ncols else right)) / 2
         for bb, text in owners:
             if bb[0] <= x <= bb[2] and bb[1] <= y <= bb[3]:
                 return bb, text
