@@ -82,24 +82,26 @@ def parse(
     except OSError as exc:
         err.print(f"[red]cannot create {out}: {exc}[/]")
         raise typer.Exit(2) from exc
-    table = Table("file", "result", "agency", "year", "format", "needs review")
+    failed = 0
     for path in files:
         try:
             parsed = parse_bytes(path.read_bytes())
         except OSError as exc:
-            table.add_row(str(path), f"[red]unreadable: {exc.strerror}[/]", "", "", "", "")
+            failed += 1
+            console.print(f"[red]✗[/] {path}: unreadable ({exc.strerror})")
             continue
         except JobFailure as failure:
-            table.add_row(str(path), f"[red]{failure.code}[/]: {failure.message}", "", "", "", "")
+            failed += 1
+            console.print(f"[red]✗[/] {path}: [red]{failure.code}[/] — {failure.message}")
             continue
         target = out / f"{path.stem}.json"
         target.write_text(json.dumps(parsed.canonical, ensure_ascii=False, indent=1) + "\n")
         c = parsed.canonical
-        table.add_row(
-            str(path), f"[green]{target}[/]", str(c.get("agency")), str(c.get("year")), str(c.get("format")),
-            _review(c),
-        )  # fmt: skip
-    console.print(table)
+        console.print(
+            f"[green]✓[/] {path} → {target}  {c.get('agency')} · {c.get('year')} · format {c.get('format')}"
+            f" · needs review: {_review(c)}"
+        )
+    console.print(f"{len(files) - failed} parsed, {failed} failed")
 
 
 def _review(canonical: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from celery import signals
+from celery.exceptions import TimeLimitExceeded
 
 from gongkai.log import configure_logging, get_logger
 from gongkai.settings import get_settings
@@ -82,12 +83,28 @@ def _on_failure(args: Any = None, exception: BaseException | None = None, **_: A
     job_id = _job_id(args)
     if job_id is None:
         return
-    transient = isinstance(exception, TRANSIENT_ERRORS)
-    code = ErrorCode.STORAGE_UNAVAILABLE if transient else ErrorCode.INTERNAL_ERROR
+    # Sent in the worker's main process for a hard time limit (the child was killed), in the child
+    # when retries of a transient error ran out.
+    if isinstance(exception, TimeLimitExceeded):
+        code = ErrorCode.TIMEOUT
+    elif isinstance(exception, TRANSIENT_ERRORS):
+        code = ErrorCode.STORAGE_UNAVAILABLE
+    else:
+        code = ErrorCode.INTERNAL_ERROR
     log.error(
         "job.task_failed", job_id=job_id, code=code, error=pipeline.short_message(exception or Exception())
     )
+    # A client of its own: this may run in the main process, whose clients a forked child would inherit.
+    jobs = JobStore.from_settings(_settings)
     try:
-        services().jobs.fail(job_id, code, pipeline.short_message(exception or Exception("task failed")))
+        jobs.fail(job_id, code, pipeline.short_message(exception or Exception("task failed")))
     except _UNRECORDABLE:
         log.error("job.unrecorded_failure", job_id=job_id)
+    finally:
+        jobs.redis.close()
+
+
+@signals.worker_process_init.connect
+def _fresh_clients(**_: Any) -> None:
+    # Never share sockets with the parent across fork.
+    services.cache_clear()
