@@ -37,7 +37,7 @@ def piece_ok(piece: str, *, decimal: bool = False, signed: bool = False) -> bool
 
 
 def piece_value(piece: str) -> Number | None:
-    if piece in _BLANK_CHARS:
+    if piece == "" or piece in _BLANK_CHARS:
         return None
     if "." in piece:
         return float(piece)
@@ -86,21 +86,28 @@ def _num(piece: str) -> int:
     return 0 if v is None else int(v)
 
 
-def sum_splits(run: str, shape: Sequence[int], *, limit: int = MAX_SPLITS) -> list[list[Piece]]:
+def sum_splits(
+    run: str, shape: Sequence[int], *, blanks: bool = False, limit: int = MAX_SPLITS
+) -> list[list[Piece]]:
     """Splits of `run` into consecutive groups, group g being shape[g] parts followed by their total,
     keeping only those where every group's parts add up to its total (blank counts as 0).
 
     Table 三 row: shape (6,); table 四's row of 15: shape (4, 4, 4).
+    `blanks`: the table prints zero as an empty cell, which a flattened run loses entirely: parts
+    may then be empty ("") but never "0"; a total of 0 may be "0" or empty.
     """
     out: list[list[Piece]] = []
+    min_piece = 0 if blanks else 1
 
     def totals_at(pos: int, total: int) -> Iterator[int]:
-        # the total's own text: its digits, or a placeholder when it is 0 (a blank total)
+        # the total's own text: its digits, or a placeholder / nothing when it is 0 (a blank total)
         text = str(total)
         if run.startswith(text, pos):
             yield pos + len(text)
         if total == 0 and pos < len(run) and run[pos] in _BLANK_CHARS:
             yield pos + 1
+        if total == 0 and blanks:
+            yield pos
 
     def rec(pos: int, g: int, k: int, acc: list[Piece], subtotal: int) -> None:
         if len(out) >= limit:
@@ -115,12 +122,12 @@ def sum_splits(run: str, shape: Sequence[int], *, limit: int = MAX_SPLITS) -> li
                 rec(end, g + 1, 0, acc, 0)
                 acc.pop()
             return
-        # at least one character for every remaining piece of every remaining group
+        # at least min_piece characters for every remaining piece of every remaining group
         remaining = (shape[g] - k) + 1 + sum(s + 1 for s in shape[g + 1 :])
-        max_len = len(run) - pos - (remaining - 1)
-        for length in range(max_len, 0, -1):
+        max_len = len(run) - pos - (remaining - 1) * min_piece
+        for length in range(max_len, min_piece - 1, -1):
             piece = run[pos : pos + length]
-            if piece_ok(piece):
+            if (blanks and piece == "") or (piece_ok(piece) and not (blanks and piece == "0")):
                 acc.append(piece)
                 rec(pos + length, g, k + 1, acc, subtotal + _num(piece))
                 acc.pop()

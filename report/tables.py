@@ -30,8 +30,6 @@ from report.template import (
     TEMPLATES,
     Template,
     app_key,
-    identities,
-    identity_holds,
     review_key,
     template,
 )
@@ -45,6 +43,8 @@ _T2_HEAD = ("第二十条", "信息内容")
 _T3_HEAD = ("勾稽关系", "申请人情况", "自然人")
 _T3_FIRST = ("本年新收", "勾稽关系")
 _T4_HEAD = ("行政复议",)
+_T3_STOP = ("行政复议", "行政诉讼")  # table 四's header ends table 三
+_T2_STOP = ("收到和处理", "勾稽关系")
 _COLS = [c.key for c in APPLICANT_COLUMNS]
 _N_APP = len(_COLS)
 _SHAPE4 = [len(REVIEW_ITEMS) - 1] * len(REVIEW_GROUPS)
@@ -103,12 +103,13 @@ class _Stream:
         return pattern.search(self.text, lo, hi)
 
 
-_SHORT_LABEL = re.compile(r"^(?:\d[.、]?)?(.{1,3})$")
+_SHORT_LABEL = re.compile(r"^(?:\d[.、]?)?(.{1,2})(?:\(.*)?$")
 
 
 def _find_label(s: _Stream, keys: Sequence[str], lo: int, hi: int) -> tuple[int, int] | None:
-    """Like find, but a key of at most two characters ("其他") must be the whole token, maybe after
-    an item number: short keys are header words elsewhere."""
+    """Like find, but a key of at most two characters ("其他", "规章") must open its token (after an
+    item number, before a note in parentheses) or be glued to a run: short keys are header words
+    elsewhere."""
     long_keys = [clean(k) for k in keys if len(clean(k)) > 2]
     short = [clean(k) for k in keys if len(clean(k)) <= 2]
     best = s.find(long_keys, lo, hi) if long_keys else None
@@ -153,7 +154,9 @@ def _fit(seq: list[Token], n: int) -> list[Token] | None:
     mid = [t for t in seq if t.strength <= Strength.PAD]
     if len(mid) == n:
         return mid
-    if len(seq) == n:
+    # empty lines are cells only where every cell has a line of its own
+    lines = [t.line for t in seq if t.strength != Strength.LINE]
+    if len(seq) == n and len(lines) == len(set(lines)):
         return seq
     if len(hard) > n:
         while len(hard) > n and hard[0].raw == "":
@@ -178,20 +181,27 @@ def _collect(s: _Stream, after: int, hi_tok: int, stop_keys: Sequence[str]) -> l
             seq.append(t)
             continue
         if any(t.strength <= Strength.PAD for t in seq):
-            break
+            return seq
         if any(k in t.text for k in stop_keys):
-            break
+            return seq
+    if hi_tok >= len(s.tokens):
+        # the text ends here (an excerpt cut mid-table): trailing empty lines are not cells
+        while seq and seq[-1].strength == Strength.LINE:
+            seq.pop()
     return seq
 
 
-def _glued_run(s: _Stream, match_end: int) -> str | None:
-    """The digit run glued after a label, if the label's token goes on with one."""
+def _glued_run(s: _Stream, match_end: int, stop_keys: Sequence[str]) -> str | None:
+    """The digit run glued after a label, if the label's token goes on with one (and not only
+    after a later label: that run is the later row's)."""
     ti = s.token_at(max(match_end - 1, 0))
     tok = s.tokens[ti]
     local = match_end - s.start[ti]
     rest = tok.text[local:]
     m = RUN_CHARS.search(rest)
     if m is None or m.start() > _MAX_GAP or not re.search(r"\d", m.group()):
+        return None
+    if any(k in rest[: m.start()] for k in stop_keys):
         return None
     run = m.group()
     nxt = rest[m.end() : m.end() + 1]
@@ -220,7 +230,7 @@ def _read_row(
         return None
     _, mend = found
     row = _Row(keys)
-    run = _glued_run(s, mend)
+    run = _glued_run(s, mend, stop_keys)
     ti = s.token_at(mend - 1)
     if run is not None:
         row.run = run
@@ -232,6 +242,14 @@ def _read_row(
         if not row.candidates:
             row.by_identity = False
             row.candidates = free_splits(run, len(keys), decimal=decimal, signed=signed, limit=_MAX_FREE)
+        return row
+    rest = s.tokens[ti].text[mend - s.start[ti] :]
+    if any(k in rest for k in stop_keys):
+        # glued text where the next label follows at once: every cell of this row is blank
+        row.run = ""
+        row.end = mend
+        row.by_identity = row_sum
+        row.candidates = [[""] * len(keys)] if not row_sum else []
         return row
     row.end = s.start[ti] + len(s.tokens[ti].text)
     hi_tok = s.first_token_from(hi)
@@ -328,7 +346,8 @@ def _read_t2(s: _Stream, t: Template, lo: int, hi: int) -> _Part:
     pos = lo
     for i, row in enumerate(rows):
         keys = [f"{DISCLOSURE_SECTION}.{row.key}.{f}" for f in row.fields]
-        later = [clean(x) for r in rows[i + 1 :] for x in r.labels] + [clean(x) for x in _T2_HEAD]
+        later = [clean(x) for r in rows[i + 1 :] for x in r.labels]
+        later += [clean(x) for x in _T2_HEAD + _T2_STOP]
         got = _read_row(
             s, keys, row.labels, pos, hi, later,
             row_sum=False,
@@ -368,6 +387,7 @@ def _read_t3(s: _Stream, t: Template, lo: int, hi: int) -> tuple[_Part, int | No
     for i, row in enumerate(rows):
         keys = [app_key(row.key, c) for c in _COLS]
         later = [clean(k) for r in rows[i + 1 :] for k in r.match if len(clean(k)) > 2]
+        later += list(_T3_STOP)
         got = _read_row(
             s, keys, row.match, pos, hi, later,
             row_sum=True, decimal=[False] * _N_APP, signed=[False] * _N_APP,
@@ -396,7 +416,7 @@ def _read_t3(s: _Stream, t: Template, lo: int, hi: int) -> tuple[_Part, int | No
     for r in rows:
         got = got_rows.get(r.key)
         keys = [app_key(r.key, c) for c in _COLS]
-        if got is None or (got.cells is None and not got.candidates):
+        if got is None or (got.cells is None and got.run is None):
             part.missing.append(f"{APPLICATION_SECTION}.{r.key}")
         elif got.cells is not None:
             part.set_tokens(keys, got.cells)
@@ -422,43 +442,132 @@ def _sequence_reading(s: _Stream, t: Template, lo: int, hi: int) -> list[list[To
     return chunks
 
 
-def _resolve_glued_t3(part: _Part, t: Template, glued: dict[str, _Row]) -> None:
-    """Choose among the row splits with the column identities (balance, outcomes)."""
-    fixed: dict[str, Number | None] = {k: c.value for k, c in part.cells.items()}
-    ambiguous = [k for k, r in glued.items() if len(r.candidates) > 1 and r.by_identity]
-    for k, r in glued.items():
-        if k not in ambiguous:
-            fixed.update(zip(r.keys, (piece_value(p) for p in r.candidates[0]), strict=True))
-    column_ids = [
-        i for i in identities(t.format) if i.check in ("applications.balance", "applications.outcomes")
-    ]
-    surviving: list[tuple[int, ...]] = []
-    choices = [range(len(glued[k].candidates)) for k in ambiguous]
-    total = 1
-    for c in choices:
-        total *= len(c)
-    if ambiguous and total <= _MAX_COMBOS:
-        for combo in itertools.product(*choices):
-            values = dict(fixed)
-            for k, ci in zip(ambiguous, combo, strict=True):
-                r = glued[k]
-                values.update(zip(r.keys, (piece_value(p) for p in r.candidates[ci]), strict=True))
-            if all(identity_holds(i, values) for i in column_ids):
-                surviving.append(combo)
-    for k, r in glued.items():
-        if k not in ambiguous:
-            part.set_pieces(r.keys, r.candidates[0])
-            if len(r.candidates) > 1:  # free splits: the row identity failed for every split
-                chosen = _plausible_free(r.candidates)
-                part.set_pieces(r.keys, r.candidates[chosen])
-                part.ambiguities.append(_ambiguity(r.keys, r.run or "", r.candidates, chosen))
+Vec = tuple[float, ...]
+
+
+def _vec(vals: Sequence[Number | None]) -> Vec:
+    return tuple(float(v or 0) for v in vals)
+
+
+def _scalar_sums(cols: list[set[float]], cap: float) -> list[set[float]]:
+    """sums[i]: every sum of one value from each of cols[i:], not above cap."""
+    sums: list[set[float]] = [{0.0}]
+    for vals in reversed(cols):
+        sums.append({x + v for x in sums[-1] for v in vals if x + v <= cap + 1e-6})
+    sums.reverse()
+    return sums
+
+
+def _outcome_domains(cands: dict[str, list[Vec]], outs: list[str], target: Vec) -> dict[str, set[int]] | None:
+    """Arc consistency of the outcome rows against one total_handled vector, column by column:
+    a candidate stays while every column can still add up to the target with it. The true reading
+    always stays; a row left with one candidate is decided."""
+    dom = {k: set(range(len(cands[k]))) for k in outs}
+    changed = True
+    while changed:
+        changed = False
+        for j in range(_N_APP):
+            cols = [{cands[k][i][j] for i in dom[k]} for k in outs]
+            bwd = _scalar_sums(cols, target[j])
+            fwd: set[float] = {0.0}
+            for r, k in enumerate(outs):
+                keep = {i for i in dom[k] if any(target[j] - f - cands[k][i][j] in bwd[r + 1] for f in fwd)}
+                if keep != dom[k]:
+                    dom[k] = keep
+                    changed = True
+                if not keep:
+                    return None
+                fwd = {
+                    f + cands[k][i][j] for f in fwd for i in keep if f + cands[k][i][j] <= target[j] + 1e-6
+                }
+    return dom
+
+
+def _column_filter(t: Template, cands: dict[str, list[Vec]]) -> dict[str, set[int]] | None:
+    """Which candidates of every table-三 row survive the column identities (balance, outcomes).
+
+    `cands` gives every row's candidate value vectors (one for a row read without doubt). None: no
+    combination satisfies the identities. When rows stay ambiguous and their combinations are few,
+    they are checked jointly as well.
+    """
+    top = [*t.balance_lhs, *t.balance_rhs]
+    outs = list(t.outcome_keys)
+    if any(k not in cands for k in top + outs):
+        return None
+    alive: dict[str, set[int]] = {k: set() for k in top + outs}
+
+    # balance: new_received + carried_over == total_handled + carried_forward, matched by sum
+    def pair_sums(k1: str, k2: str) -> dict[Vec, list[tuple[int, int]]]:
+        out: dict[Vec, list[tuple[int, int]]] = {}
+        for i, x in enumerate(cands[k1]):
+            for j, y in enumerate(cands[k2]):
+                out.setdefault(tuple(p + q for p, q in zip(x, y, strict=True)), []).append((i, j))
+        return out
+
+    lhs = pair_sums(top[0], top[1])
+    by_handled: dict[int, list[tuple[int, ...]]] = {}
+    n = 0
+    for vec, rhs_pairs in pair_sums(top[2], top[3]).items():
+        for i, j in lhs.get(vec, []):
+            for h, f in rhs_pairs:
+                n += 1
+                if n > _MAX_COMBOS:
+                    return None
+                by_handled.setdefault(h, []).append((i, j, h, f))
+    for h, combos in by_handled.items():
+        dom = _outcome_domains(cands, outs, cands[top[2]][h])
+        if dom is None:
             continue
-        idx = ambiguous.index(k)
-        alive = sorted({combo[idx] for combo in surviving}) if surviving else list(range(len(r.candidates)))
-        cands = [r.candidates[i] for i in alive]
-        part.set_pieces(r.keys, cands[0])
-        if len(cands) > 1:
-            part.ambiguities.append(_ambiguity(r.keys, r.run or "", cands, 0))
+        for combo in combos:
+            for k, i in zip(top, combo, strict=True):
+                alive[k].add(i)
+        for k in outs:
+            alive[k] |= dom[k]
+    if not alive[top[0]]:
+        return None
+    return alive
+
+
+def _resolve_glued_t3(part: _Part, t: Template, glued: dict[str, _Row]) -> None:
+    """Choose among the row splits with the column identities (balance, outcomes): first reading
+    the runs as printed with every cell present, then as a table that prints zero as blank."""
+    fixed = {
+        r.key: [_vec([part.cells[app_key(r.key, c)].value for c in _COLS])]
+        for r in t.application_rows
+        if app_key(r.key, _COLS[0]) in part.cells
+    }
+    for blanks in (False, True):
+        splits: dict[str, list[list[str]]] = {}
+        for k, r in glued.items():
+            if blanks:
+                splits[k] = sum_splits(r.run or "", [_N_APP - 1], blanks=True)
+            else:
+                splits[k] = r.candidates if r.by_identity else []
+        if any(not v for v in splits.values()):
+            continue
+        cands = dict(fixed)
+        cands.update({k: [_vec([piece_value(p) for p in c]) for c in v] for k, v in splits.items()})
+        alive = _column_filter(t, cands)
+        if alive is None:
+            continue
+        for k, r in glued.items():
+            kept = [splits[k][i] for i in sorted(alive[k])]
+            part.set_pieces(r.keys, kept[0])
+            if len(kept) > 1:
+                part.ambiguities.append(_ambiguity(r.keys, r.run or "", kept, 0))
+        return
+    # nothing satisfies the column identities: keep each row's own best reading, flag the rest
+    for r in glued.values():
+        cands_r = r.candidates or sum_splits(r.run or "", [_N_APP - 1], blanks=True)
+        if not cands_r:
+            cands_r = free_splits(r.run or "", _N_APP, limit=_MAX_FREE)
+        if not cands_r:
+            part.missing.append(f"{APPLICATION_SECTION}.{r.keys[0].split('.')[1]}")
+            continue
+        chosen = 0 if r.by_identity else _plausible_free(cands_r)
+        part.set_pieces(r.keys, cands_r[chosen])
+        if len(cands_r) > 1:
+            part.ambiguities.append(_ambiguity(r.keys, r.run or "", cands_r, chosen))
 
 
 # ----------------------------------------------------------------------------- table 四
@@ -509,9 +618,9 @@ def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
     # glued: the 15 numbers as one run after the header words
     ti = s.token_at(start) if s.text_idx else 0
     m = RUN_CHARS.search(s.text, start, hi)
-    if m and s.token_at(m.start()) == ti and re.search(r"\d", m.group()) and len(m.group()) >= _N_REV:
+    if m and s.token_at(m.start()) == ti and re.search(r"\d", m.group()):
         run = m.group()
-        cands = sum_splits(run, _SHAPE4)
+        cands = sum_splits(run, _SHAPE4) or sum_splits(run, _SHAPE4, blanks=True)
         if not cands:
             cands = free_splits(run, _N_REV, limit=_MAX_FREE)
         if cands:
