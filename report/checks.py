@@ -198,3 +198,26 @@ def soft_checks(
                     SoftWarning(name="negative_count", fields=[key], detail=f"{key} is {v}", actual=v)
                 )
     return warnings
+
+
+def previous_year_check(
+    values: Mapping[str, Number | None], previous: Mapping[str, Number | None]
+) -> list[SoftWarning]:
+    """This year's 上年结转 against last year's 结转下年度继续办理 of the same agency, per column."""
+    warnings: list[SoftWarning] = []
+    for col in (c.key for c in tpl.APPLICANT_COLUMNS):
+        now, before = tpl.app_key("carried_over", col), tpl.app_key("carried_forward", col)
+        if now not in values or before not in previous:
+            continue
+        a, b = values[now] or 0, previous[before] or 0
+        if abs(a - b) > _EPS:
+            warnings.append(
+                SoftWarning(
+                    name="carried_over_vs_previous_year",
+                    fields=[now],
+                    detail=f"{now} is {a}, last year's report carried forward {b}",
+                    expected=b,
+                    actual=a,
+                )
+            )
+    return warnings

@@ -137,3 +137,16 @@ def test_trial_format_uses_its_single_other_row() -> None:
     names = {(r.name, r.scope) for r in run_checks({}, ReportFormat.TRIAL_2019)}
     assert ("applications.row_total", "other") in names
     assert ("applications.row_total", "other_other") not in names
+
+
+def test_carried_over_against_last_years_report(huaian: dict[str, Any]) -> None:
+    from report.checks import previous_year_check
+
+    last_year = {
+        tpl.app_key("carried_forward", c.key): huaian[tpl.app_key("carried_over", c.key)]
+        for c in tpl.APPLICANT_COLUMNS
+    }
+    assert previous_year_check(huaian, last_year) == []
+    last_year[tpl.app_key("carried_forward", "total")] += 2
+    (w,) = previous_year_check(huaian, last_year)
+    assert w.fields == ["applications.carried_over.total"] and w.expected == w.actual + 2

@@ -11,7 +11,16 @@ import pytest
 
 from report import NotAReportError, parse_text
 from report.model import Report
-from tests.report.conftest import EXCERPTS, FIXTURES, TABLES, covered, needs_shared, numeric_truth, run_tool
+from tests.report.conftest import (
+    EXCERPTS,
+    FIXTURES,
+    SAMPLES,
+    TABLES,
+    covered,
+    needs_shared,
+    numeric_truth,
+    run_tool,
+)
 
 EXCERPT_FILES = sorted(EXCERPTS.glob("*.txt")) if EXCERPTS.is_dir() else []
 
@@ -225,3 +234,25 @@ def _assert_no_silent_error(truth: dict[str, Any], report: Report) -> None:
     assert set(have) == set(want)
     silent = {k: (v, have[k]) for k, v in want.items() if have[k] != v and not covered(k, canonical["flags"])}
     assert silent == {}
+
+
+@needs_shared
+def test_low_confidence_ocr_cells_are_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    import report.parse as parse_module
+    from report.readings import CellSource
+
+    real = parse_module.read_tables
+    key = "applications.granted.natural_person"
+
+    def ocr_like(*args: Any, **kwargs: Any) -> Any:
+        readings = real(*args, **kwargs)
+        for k, cell in readings.cells.items():
+            confidence = 0.41 if k == key else 0.97
+            readings.cells[k] = cell.model_copy(update={"source": CellSource.OCR, "confidence": confidence})
+        return readings
+
+    monkeypatch.setattr(parse_module, "read_tables", ocr_like)
+    report = parse_text((SAMPLES / "synthetic_001_pipes.txt").read_text("utf-8"))
+    (flag,) = report.flags
+    assert (flag.reason, flag.fields) == ("low_confidence", [key])
+    assert report.to_canonical()["provenance"][key] == "ocr"
