@@ -15,10 +15,15 @@ _SUFFIX = (
     r"(?:局|厅|委员会|委|办公室|办|人民政府|政府|办事处|街道|中心|院|所|站|处|队|部|署|馆|公司|管委会|"
     r"管理委员会|镇|乡|中心校|学校|医院|协会|联合会|法院|检察院)"
 )
-_YEAR = r"((?:19|20)\d{2})\s*年\s*度?"
+_YEAR = r"(?P<year>(?:19|20)\d{2})\s*年\s*度?"
 _REPORT = r"(?:的)?\s*政\s*府\s*信\s*息\s*公\s*开\s*(?:工\s*作)?\s*(?:年\s*度\s*)?(?:报\s*告|年\s*报)"
 # "<agency> 2023 年政府信息公开工作年度报告", agency possibly on the line before
 _TITLE = re.compile(rf"^[ \t#*]*(?P<agency>[^\n]*?)\s*(?:关于)?\s*{_YEAR}\s*{_REPORT}", re.M)
+# rarer orders: "2023年度某某局政府信息公开工作年度报告", "某某局政府信息公开工作年度报告(2023年度)"
+_TITLE_YEAR_FIRST = re.compile(rf"^[ \t#*]*{_YEAR}\s*(?P<agency>[^\n\d]{{2,40}}?{_SUFFIX})\s*{_REPORT}", re.M)
+_TITLE_YEAR_LAST = re.compile(
+    rf"^[ \t#*]*(?P<agency>[^\n\d]{{2,40}}?{_SUFFIX})\s*{_REPORT}\s*[(（]\s*{_YEAR}\s*[)）]", re.M
+)
 # "由津市市工业和信息化局(以下简称…)编制", "本报告由淮安市人民政府办公室根据…编制"
 _COMPILED_BY = re.compile(
     rf"由\s*(?P<agency>[^\s,，。、()（）“”]{{2,40}}?{_SUFFIX})\s*(?:\(以下简称|根据|按照|依据|编制)"
@@ -61,10 +66,11 @@ def _clean_agency(s: str) -> str | None:
 
 def find_title(text: str) -> tuple[str | None, int | None]:
     """Agency and year of the first title line ("…2024年政府信息公开工作年度报告")."""
-    for m in _TITLE.finditer(text):
+    matches = [m for pat in (_TITLE, _TITLE_YEAR_FIRST, _TITLE_YEAR_LAST) for m in pat.finditer(text)]
+    for m in sorted(matches, key=lambda m: m.start()):
         if re.search(r"做好|关于印发|通知", m.group("agency")):
             continue  # a sentence citing a notice about reports, not a title
-        year = int(m.group(2))
+        year = int(m.group("year"))
         agency = _clean_agency(m.group("agency"))
         if agency is None and not m.group("agency").strip(" \t#*"):
             # two-line title: agency alone on the previous non-empty line
@@ -137,6 +143,7 @@ def _markers(fmt: ReportFormat) -> set[str]:
             own.add(row.label)
     for r in t.application_rows:
         own.update(r.match)
+        own.add(r.full_label)
     own.update(t.application_groups)
     return {normalize_label(m) for m in own}
 
@@ -154,7 +161,8 @@ def detect_format(text: str) -> FormatGuess:
     shows its three （六）其他处理 sub-items."""
     flat = normalize_label(text)
     m21, m19 = _markers(ReportFormat.V2021), _markers(ReportFormat.TRIAL_2019)
-    # a marker inside a label of the other format ("规范性文件" in "行政规范性文件") proves nothing
+    # a marker inside a label of the other format ("规范性文件" in "行政规范性文件", "(六)其他处理"
+    # a row in one and a group in the other) proves nothing
     only21 = sorted(m for m in m21 if len(m) >= 3 and m in flat and not any(m in o for o in m19))
     only19 = sorted(m for m in m19 if len(m) >= 3 and m in flat and not any(m in o for o in m21))
     pre = [m for m in _PRE_2019_MARKERS if m in flat]
