@@ -18,9 +18,10 @@ Piece = str
 _INT = re.compile(r"0|[1-9]\d*")
 _DEC = re.compile(r"(?:0|[1-9]\d*)\.\d+")
 _SIGNED = re.compile(r"[-−]?(?:0|[1-9]\d*)")
-_BLANK_CHARS = frozenset("/-—－／")
+_BLANK_CHARS = frozenset("/-—－／无")
 # digits, decimal points, signs and placeholder characters: what a glued run is made of
-RUN_CHARS = re.compile(r"[0-9.\-−—－/／]+")
+# ("无" as a blank cell, but not the 无 that opens the labels 无法提供 / 无正当理由…)
+RUN_CHARS = re.compile(r"(?:[0-9.\-−—－/／]|无(?!法提供|正当理由))+")
 
 # Enumeration stops after this many splits: a run that admits more is reported as undecidable.
 MAX_SPLITS = 5000

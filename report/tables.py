@@ -43,6 +43,7 @@ _T2_HEAD = ("第二十条", "信息内容")
 _T3_HEAD = ("勾稽关系", "申请人情况", "自然人")
 _T3_FIRST = ("本年新收", "勾稽关系")
 _T4_HEAD = ("行政复议",)
+_T4_ITEMS = ("结果维持", "尚未审结")
 _T3_STOP = ("行政复议", "行政诉讼")  # table 四's header ends table 三
 _T2_STOP = ("收到和处理", "勾稽关系")
 _COLS = [c.key for c in APPLICANT_COLUMNS]
@@ -618,7 +619,7 @@ def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
     # glued: the 15 numbers as one run after the header words
     ti = s.token_at(start) if s.text_idx else 0
     m = RUN_CHARS.search(s.text, start, hi)
-    if m and s.token_at(m.start()) == ti and re.search(r"\d", m.group()):
+    if m and s.token_at(m.start()) == ti and (re.search(r"\d", m.group()) or len(m.group()) == _N_REV):
         run = m.group()
         cands = sum_splits(run, _SHAPE4) or sum_splits(run, _SHAPE4, blanks=True)
         if not cands:
@@ -628,6 +629,11 @@ def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
             if len(cands) > 1:
                 part.ambiguities.append(_ambiguity(_REV_KEYS, run, cands, 0))
             return part
+    tok_end = s.start[ti] + len(s.tokens[ti].text) if s.text_idx else 0
+    if m is None and tok_end >= hi and s.find(_T4_ITEMS, start, hi):
+        # glued header running into the next heading with no digits: every cell printed blank
+        part.set_pieces(_REV_KEYS, [""] * _N_REV)
+        return part
     a, b = s.first_token_from(start), s.first_token_from(hi)
     seq: list[Token] = []
     for tok in s.tokens[a:b]:

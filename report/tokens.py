@@ -81,6 +81,9 @@ def tokenize_text(text: str) -> list[Token]:
             # a lone "|" is a blank cell of a one-cell-per-line table; "||" runs are colspan padding
             if s == "|":
                 out.append(Token(True, "", "", n, Strength.HARD))
+            else:
+                # a row of empty cells: padding in a header, or a row whose every cell is blank
+                out += [Token(True, "", "", n, Strength.PAD)] * max(s.count("|") - 1, 1)
             continue
         if "|" in s or "\t" in line:
             parts = re.split(r"[|\t]", line)
