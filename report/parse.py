@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from report import template as tpl
 from report.checks import ProseFact, check_flags, prose_facts, run_checks, soft_checks
-from report.document import Document, Grid
+from report.document import Document, Grid, PageMethod
 from report.errors import NotAReportError
 from report.metadata import detect_format, extract_metadata
 from report.model import TABLE_SECTIONS, CheckResult, Flag, FlagReason, Report
@@ -40,6 +40,11 @@ def parse_document(doc: Document) -> Report:
     guess = detect_format(text)
     flat_head = "".join(text[:3000].split())
     has_title = "政府信息公开" in flat_head and any(p in flat_head for p in _REPORT_PHRASE)
+    if not text.strip():
+        raise NotAReportError(
+            "The document has no text to read (an unreadable scan or an empty file), "
+            "so no 政府信息公开工作年度报告 could be found in it."
+        )
     if not has_title and len(sections.headings) < 3 and guess.format is None:
         raise NotAReportError(
             "This text does not look like a 政府信息公开工作年度报告: no title phrase, "
@@ -97,7 +102,7 @@ def parse_document(doc: Document) -> Report:
     flags += _resolve_ambiguities(readings.ambiguities, cells, facts)
     found = {k for k in keys if _found(readings, k)}
     flags += _missing_flags(keys, found, readings.missing)
-    flags += _confidence_flags(cells)
+    flags += _confidence_flags(cells, doc)
     values = {k: c.value for k, c in cells.items()}
     report.cells = cells
     report.checks = run_checks(values, fmt, found)
@@ -181,17 +186,42 @@ def _unconfirmed_split_flags(
     ]
 
 
-def _confidence_flags(cells: dict[str, CellReading]) -> list[Flag]:
+def _confidence_flags(cells: dict[str, CellReading], doc: Document) -> list[Flag]:
+    flags: list[Flag] = []
     low = [k for k, c in cells.items() if c.confidence is not None and c.confidence < LOW_CONFIDENCE]
-    if not low:
-        return []
-    return [
-        Flag(
-            fields=low,
-            reason=FlagReason.LOW_CONFIDENCE,
-            detail=f"OCR confidence below {LOW_CONFIDENCE}",
+    if low:
+        flags.append(
+            Flag(
+                fields=low, reason=FlagReason.LOW_CONFIDENCE, detail=f"OCR confidence below {LOW_CONFIDENCE}"
+            )
         )
+    # cells read from the running text carry no confidence of their own; when that text comes from
+    # poorly recognised OCR pages, they are as doubtful as the pages
+    poor = [
+        p
+        for p in doc.pages
+        if p.method == PageMethod.OCR and (p.confidence is None or p.confidence < LOW_CONFIDENCE)
     ]
+    if poor:
+        textual = [
+            k
+            for k, c in cells.items()
+            if c.confidence is None
+            and c.source != CellSource.GRID
+            and (c.raw is not None or c.value is not None)
+        ]
+        if textual:
+            pages = ", ".join(
+                f"{p.number} ({'?' if p.confidence is None else f'{p.confidence:.2f}'})" for p in poor
+            )
+            flags.append(
+                Flag(
+                    fields=textual,
+                    reason=FlagReason.LOW_CONFIDENCE,
+                    detail=f"read from the text of OCR pages with low mean confidence: {pages}",
+                )
+            )
+    return flags
 
 
 def _resolve_ambiguities(

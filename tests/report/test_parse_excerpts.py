@@ -256,3 +256,25 @@ def test_low_confidence_ocr_cells_are_flagged(monkeypatch: pytest.MonkeyPatch) -
     (flag,) = report.flags
     assert (flag.reason, flag.fields) == ("low_confidence", [key])
     assert report.to_canonical()["provenance"][key] == "ocr"
+
+
+@needs_shared
+@pytest.mark.parametrize(("confidence", "flagged"), [(0.55, True), (0.93, False)])
+def test_cells_from_poorly_recognised_ocr_text_are_flagged(confidence: float, flagged: bool) -> None:
+    from report import parse_document
+    from report.document import Document, Page, PageMethod
+
+    text = (SAMPLES / "synthetic_001_pipes.txt").read_text("utf-8")
+    doc = Document(
+        media_type="image/png",
+        pages=[Page(number=1, text=text, method=PageMethod.OCR, confidence=confidence)],
+    )
+    report = parse_document(doc)
+    key = "applications.granted.total"
+    assert report.value(key) == 1
+    assert ({f.reason for f in report.flagged(key)} == {"low_confidence"}) is flagged
+
+
+def test_empty_text_is_not_a_report() -> None:
+    with pytest.raises(NotAReportError, match="no text"):
+        parse_text(" \n\f ")
