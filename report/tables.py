@@ -52,6 +52,8 @@ _SHAPE4 = [len(REVIEW_ITEMS) - 1] * len(REVIEW_GROUPS)
 _N_REV = len(REVIEW_ITEMS) * len(REVIEW_GROUPS)
 # how far after its label a glued row's run may start (labels carry notes in parentheses)
 _MAX_GAP = 60
+# a label token this long is a flattened table (or more), not a cell
+_FLAT_TOKEN = 200
 # combinations of ambiguous glued rows tried against the column identities
 _MAX_COMBOS = 20000
 _MAX_FREE = 200
@@ -245,7 +247,10 @@ def _read_row(
             row.candidates = free_splits(run, len(keys), decimal=decimal, signed=signed, limit=_MAX_FREE)
         return row
     rest = s.tokens[ti].text[mend - s.start[ti] :]
-    if any(k in rest for k in stop_keys):
+    # only in flattened text (one huge token): a label note naming a later
+    # row ("其他对外管理服务事项(…行政处罚、行政强制…)") is not a glued empty row
+    flattened = len(s.tokens[ti].text) > _FLAT_TOKEN
+    if flattened and any(k in rest[:_MAX_GAP] for k in stop_keys):
         # glued text where the next label follows at once: every cell of this row is blank
         row.run = ""
         row.end = mend
