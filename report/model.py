@@ -32,6 +32,7 @@ class CheckResult(BaseModel):
     scope: str  # the column, row or group the identity is about
     lhs: list[str]
     rhs: list[str]
+    cells: list[str] = Field(default_factory=list)  # lhs + rhs: every cell the identity involves
     expected: Number | None  # sum of lhs (the printed total side); None when not evaluated
     actual: Number | None  # sum of rhs (the parts)
     difference: Number | None  # actual - expected
@@ -39,9 +40,9 @@ class CheckResult(BaseModel):
     passed: bool | None
     detail: str = ""
 
-    @property
-    def cells(self) -> list[str]:
-        return [*self.lhs, *self.rhs]
+    def model_post_init(self, context: Any, /) -> None:
+        if not self.cells:
+            self.cells = [*self.lhs, *self.rhs]
 
 
 class SoftWarning(BaseModel):
