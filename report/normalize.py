@@ -64,6 +64,17 @@ def is_traditional(text: str) -> bool:
     return changed >= min(_TRADITIONAL_MIN, len(sample)) and changed / len(sample) >= _TRADITIONAL_SHARE
 
 
+# Mirror sites convert with Taiwan phrases (s2twp): 信息 → 資訊, 文件 → 檔案. t2s keeps those words,
+# so map them back; 档案 stays where it names an archive (档案局, 档案馆).
+_TAIWAN_PHRASES = ((re.compile(r"资讯"), "信息"), (re.compile(r"档案(?!局|馆|室|管理|工作)"), "文件"))
+
+
+def undo_taiwan_phrases(text: str) -> str:
+    for pattern, simplified in _TAIWAN_PHRASES:
+        text = pattern.sub(simplified, text)
+    return text
+
+
 def normalize_chars(text: str) -> str:
     """NFKC (full-width digits, parentheses, colons, ideographic and no-break spaces) and unified
     line endings; form feeds (page breaks) become line breaks."""
@@ -78,8 +89,7 @@ def normalize_text(text: str) -> NormalizedText:
     text = normalize_chars(text)
     traditional = is_traditional(text)
     if traditional:
-        # mirror sites convert with Taiwan phrases: 文件 → 檔案 (→ 档案 after t2s)
-        text = to_simplified(text).replace("档案", "文件")
+        text = undo_taiwan_phrases(to_simplified(text))
     first_heading = _HEADING_ONE.search(text)
     head_end = first_heading.start() if first_heading else len(text) // 3
     kept: list[str] = []

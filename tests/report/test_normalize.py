@@ -62,3 +62,13 @@ def test_labels_flatten_whitespace_numbering_and_quotes() -> None:
     assert normalize_label("3.危及“三安全一稳定”") == '3.危及"三安全一稳定"'
     assert normalize_label("商业企\n业") == "商业企业"
     assert normalize_label("規範性檔案") == "规范性档案"
+
+
+def test_taiwan_phrases_mapped_back_but_archive_bureaus_kept() -> None:
+    text = "某市檔案局2023年政府資訊公開工作年度報告\n規範性檔案 | 2 | 2 | 19 |\n本局檔案館開放。"
+    out = normalize_text(text).text
+    assert out.split("\n") == [
+        "某市档案局2023年政府信息公开工作年度报告",
+        "规范性文件 | 2 | 2 | 19 |",
+        "本局档案馆开放。",
+    ]

@@ -123,3 +123,18 @@ def test_corrupted_cell_fails_its_checks_and_is_kept_as_printed() -> None:
     }
     assert {f.reason for f in report.flagged(key)} == {"check_failed"}
     assert report.needs_review
+
+
+@pytest.mark.parametrize("conversion", ["s2t", "s2twp", "s2hk"])
+@pytest.mark.parametrize("stem", ["000_6cd8fdb8270bcb50", "huaian_2024_layout", "synthetic_001_flattened"])
+def test_traditional_mirror_parses_like_the_original(stem: str, conversion: str) -> None:
+    """Mirror sites republish reports in Traditional characters (s2twp also turns 信息 into 資訊)."""
+    from opencc import OpenCC
+
+    from tests.report.conftest import SAMPLES
+
+    source = SAMPLES / f"{stem}.txt"
+    report = parse_text(OpenCC(conversion).convert(source.read_text("utf-8")))
+    got, truth = report.to_canonical(), truth_for(source)
+    assert (got["agency"], got["year"], got["format"]) == (truth["agency"], truth["year"], truth["format"])
+    assert numeric_truth(got) == numeric_truth(truth)
