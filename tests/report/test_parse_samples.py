@@ -138,3 +138,27 @@ def test_traditional_mirror_parses_like_the_original(stem: str, conversion: str)
     got, truth = report.to_canonical(), truth_for(source)
     assert (got["agency"], got["year"], got["format"]) == (truth["agency"], truth["year"], truth["format"])
     assert numeric_truth(got) == numeric_truth(truth)
+
+
+def test_web_chrome_and_page_footers_inside_tables_change_nothing() -> None:
+    from tests.report.conftest import SAMPLES
+
+    source = SAMPLES / "synthetic_huaian_2024_pipes.txt"
+    lines = source.read_text("utf-8").split("\n")
+    row = next(n for n, line in enumerate(lines) if "4.保护第三方" in line)
+    lines[row:row] = ["", "- 4 -"]  # a page break inside table 三
+    row = next(n for n, line in enumerate(lines) if "行政强制" in line)
+    lines[row:row] = ["                -3-"]
+    chrome = [
+        "当前位置：首页 > 政务公开 > 政府信息公开年报",
+        "字号：大 中 小",
+        "索引号：014079893/2025-00012",
+        "发布机构：淮安市人民政府办公室",
+        "发布日期：2025-01-20",
+    ]
+    text = "\n".join([*chrome, *lines, "打印本页 关闭窗口", "扫一扫在手机打开当前页"])
+    got, truth = parse_text(text).to_canonical(), truth_for(source)
+    assert (got["agency"], got["year"]) == (truth["agency"], truth["year"])
+    assert numeric_truth(got) == numeric_truth(truth)
+    assert got["flags"] == []
+    assert got["sections"]["other_matters"] == parse_text(source.read_text("utf-8")).sections["other_matters"]
