@@ -129,7 +129,7 @@ def extract_metadata(
 # ----------------------------------------------------------------------------- format
 
 # Labels only a pre-2019 provincial statistics list prints.
-_PRE_2019_MARKERS = ("指标名称", "计量单位", "历年累计", "政府信息公开的收费及减免情况", "依申请公开情况")
+_PRE_2019_MARKERS = ("指标名称", "计量单位", "历年累计", "政府信息公开的收费及减免情况")
 
 
 def _markers(fmt: ReportFormat) -> set[str]:
