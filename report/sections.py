@@ -27,8 +27,9 @@ _START = re.compile(r"(?:^|\n)[ \t#*>]*$")
 
 
 def _pattern(n: int) -> re.Pattern[str]:
-    # not preceded by "(" (a sub-heading) or 第 ("第二十条"); an Arabic numeral not inside a number
-    numeral = rf"(?:(?<![(（第]){_CN[n - 1]}|(?<![(（第0-9.]){n})"
+    # "第一部分", or a numeral not preceded by "(" (a sub-heading) or 第 ("第二十条"); an Arabic
+    # numeral not inside a number
+    numeral = rf"(?:第{_CN[n - 1]}部分|(?<![(（第]){_CN[n - 1]}|(?<![(（第0-9.]){n})"
     return re.compile(
         rf"{numeral}\s*[、.．,，:：]?\s*(?:[^\s、。;；,，0-9]{{0,{_GAP[n]}}}?)(?:{_KEYWORDS[n]})"
     )

@@ -50,8 +50,9 @@ def test_subheading_inside_section_one_is_not_section_two() -> None:
         {**CANON, "h4": "四、政府信息公开行政法复议、行政诉讼情况"},
         {k: "## " + v for k, v in CANON.items()},
         {k: "**" + v + "**" for k, v in CANON.items()},
+        {k: f"第{v[0]}部分 {v[2:]}" for k, v in CANON.items()},
     ],
-    ids=["arabic", "typo", "markdown", "bold"],
+    ids=["arabic", "typo", "markdown", "bold", "part"],
 )
 def test_tolerant_heading_variants(variant: dict[str, str]) -> None:
     s = find_sections(BODY.format(**variant))
