@@ -84,6 +84,7 @@ def parse_document(doc: Document) -> Report:
     )
     if fmt == ReportFormat.PRE_2019:
         # no national table to read: the report is recognised, its tables are flagged missing
+        report.sections = find_sections(text, any_numeral=True).canonical()
         flags.append(
             Flag(
                 fields=list(TABLE_SECTIONS),

@@ -26,16 +26,19 @@ _GAP = {1: 0, 2: 2, 3: 12, 4: 14, 5: 8, 6: 2}
 _START = re.compile(r"(?:^|\n)[ \t#*>]*$")
 
 
-def _pattern(n: int) -> re.Pattern[str]:
+def _pattern(n: int, *, any_numeral: bool = False) -> re.Pattern[str]:
     # "第一部分", or a numeral not preceded by "(" (a sub-heading) or 第 ("第二十条"); an Arabic
-    # numeral not inside a number
-    numeral = rf"(?:第{_CN[n - 1]}部分|(?<![(（第]){_CN[n - 1]}|(?<![(（第0-9.]){n})"
+    # numeral not inside a number. Pre-2019 reports number their sections differently (七 parts),
+    # so there any numeral goes and the keyword alone says which section it is.
+    cn, ar = (r"[一二三四五六七八九十]{1,2}", r"\d") if any_numeral else (_CN[n - 1], str(n))
+    numeral = rf"(?:第{cn}部分|(?<![(（第]){cn}|(?<![(（第0-9.]){ar})"
     return re.compile(
         rf"{numeral}\s*[、.．,，:：]?\s*(?:[^\s、。;；,，0-9]{{0,{_GAP[n]}}}?)(?:{_KEYWORDS[n]})"
     )
 
 
 _PATTERNS = {n: _pattern(n) for n in range(1, 7)}
+_LOOSE_PATTERNS = {n: _pattern(n, any_numeral=True) for n in range(1, 7)}
 # the rest of a heading line after its keyword, up to the end of the canonical heading wording
 _HEADING_TAIL = re.compile(r"[^\n。;；,，]{0,24}?(?:情\s*况|事\s*项|措\s*施)")
 CANONICAL_HEADINGS = {
@@ -93,9 +96,9 @@ def _close(heading: str, n: int) -> bool:
     return SequenceMatcher(None, words, CANONICAL_HEADINGS[n]).ratio() >= 0.8
 
 
-def _candidates(text: str) -> list[Heading]:
+def _candidates(text: str, any_numeral: bool) -> list[Heading]:
     found: list[Heading] = []
-    for n, pat in _PATTERNS.items():
+    for n, pat in (_LOOSE_PATTERNS if any_numeral else _PATTERNS).items():
         for m in pat.finditer(text):
             line_start = m.start() == 0 or bool(_START.search(text[max(0, m.start() - 20) : m.start()]))
             tail = _HEADING_TAIL.match(text, m.end())
@@ -109,10 +112,10 @@ def _candidates(text: str) -> list[Heading]:
     return sorted(found, key=lambda h: h.start)
 
 
-def find_sections(text: str) -> Sections:
+def find_sections(text: str, *, any_numeral: bool = False) -> Sections:
     """The best chain of headings in document order (numbers strictly increasing), preferring
     headings at the start of a line; missing sections are simply absent."""
-    cands = _candidates(text)
+    cands = _candidates(text, any_numeral)
     # longest-chain DP: score = sections found, then headings at line start
     best: list[tuple[int, int, int]] = []  # (score, line-start count, predecessor index)
     for i, c in enumerate(cands):
@@ -136,6 +139,7 @@ def find_sections(text: str) -> Sections:
 
 
 _NUMBERED = re.compile(r"^(?:\(?[一二三四五六七八九十]+[)、.]|\(\d+\)|\d+[、.](?!\d))")
+_APPENDIX = re.compile(r"^附\s*(?:表|件)\s*\d*\s*[:：]")
 _SENTENCE_END = "。！？；!?;:：）)”"
 _SIGNATURE = re.compile(
     r"^(?:\S{2,30}(?:局|办公室|办事处|政府|委员会|中心|街道|管委会|委|处|所|院|站|队)|"
@@ -145,10 +149,13 @@ _SIGNATURE = re.compile(
 
 def plain_text(raw: str, *, last: bool = False) -> str:
     """Section text as plain paragraphs: markdown marks and empty lines dropped, hard line wraps
-    (a line not ending a sentence) joined; the signature block after the last section dropped."""
+    (a line not ending a sentence) joined; after the last section, an appendix (附表:) and the
+    signature block dropped."""
     lines = [re.sub(r"^[#>*\s]+|[\s*]+$", "", ln) for ln in raw.split("\n")]
     lines = [ln for ln in lines if ln]
     if last:
+        appendix = next((i for i, ln in enumerate(lines) if _APPENDIX.match(ln)), len(lines))
+        lines = lines[:appendix]
         while lines and _SIGNATURE.match(lines[-1].replace(" ", "")):
             lines.pop()
     out = ""
