@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from report import NotAReportError, parse_text
 from report.model import Report
@@ -284,3 +286,38 @@ def test_cells_from_poorly_recognised_ocr_text_are_flagged(confidence: float, fl
 def test_empty_text_is_not_a_report() -> None:
     with pytest.raises(NotAReportError, match="no text"):
         parse_text(" \n\f ")
+
+
+_FRAGMENTS = [
+    "一、总体情况",
+    "二、主动公开政府信息情况",
+    "三、收到和处理政府信息公开申请情况",
+    "四、政府信息公开行政复议、行政诉讼情况",
+    "五、存在的主要问题及改进情况",
+    "六、其他需要报告的事项",
+    "某区财政局2023年政府信息公开工作年度报告",
+    "第二十条第（一）项",
+    "信息内容 | 本年制发件数 | 本年废止件数 | 现行有效件数 |",
+    "规章 | 0 | 1 | 2 |",
+    "行政规范性文件 | 3 | / | 5 |",
+    "（七）总计 | 1 | 0 | 0 | 0 | 0 | 0 | 1 |",
+    "(一)予以公开 | 2 | 0 | 0 | 0 | 0 | 0 | 2",
+    "3.其他",
+    "- 4 -",
+    "行政复议 351 件，其中结果维持 72 件",
+    "12 1 1 6 20",
+    "1211620",
+    "|",
+    "",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=12), max_size=30))
+def test_any_text_gives_a_report_without_silent_holes_or_a_not_a_report_error(parts: list[str]) -> None:
+    try:
+        report = parse_text("\n".join(parts))
+    except NotAReportError:
+        return
+    assert _unaccounted(report) == []
+    assert report.to_canonical()["needs_review"] == bool(report.flags)
