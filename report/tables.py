@@ -641,12 +641,15 @@ def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
         return part
     a, b = s.first_token_from(start), s.first_token_from(hi)
     seq: list[Token] = []
+    last_label = 0  # values after the last header cell: the value row of a grid or pipe table
     for tok in s.tokens[a:b]:
         if tok.is_value:
             seq.append(tok)
-        elif sum(1 for x in seq if x.strength == Strength.HARD) >= _N_REV:
+        elif sum(1 for x in seq if x.strength == Strength.HARD and x.raw) >= _N_REV:
             break
-    cells = _fit(seq, _N_REV)
+        else:
+            last_label = len(seq)
+    cells = _fit(seq, _N_REV) or _fit(seq[last_label:], _N_REV)
     if cells is None:
         part.missing.append(REVIEW_SECTION)
         return part

@@ -84,7 +84,7 @@ def truth_grids(truth: dict[str, Any], *, repeat_merged: bool = True, null: str 
     cols = [c.label for c in APPLICANT_COLUMNS]
     t3: list[list[str]] = [
         span(BALANCE_NOTE, 3) + span(APPLICANT_HEADER_LABELS[0], 7),
-        span(BALANCE_NOTE, 3) + [cols[0], *span(APPLICANT_HEADER_LABELS[1], 5), cols[-1]],
+        [*span(BALANCE_NOTE, 3), cols[0], *span(APPLICANT_HEADER_LABELS[1], 5), cols[-1]],
         span(BALANCE_NOTE, 3) + cols,
     ]
     first_result = True

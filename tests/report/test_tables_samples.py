@@ -67,7 +67,9 @@ def test_flattened_sample_splits_come_from_identities() -> None:
     cell = readings.cells["applications.unable_needs_creation.natural_person"]
     assert cell.source == CellSource.SPLIT and cell.value == 11  # the column identities decide
     # 表四's after-review group stays ambiguous with exactly the three splits the README lists
-    amb = next(a for a in readings.ambiguities if "review_litigation.litigation_after_review.upheld" in a.fields)
+    amb = next(
+        a for a in readings.ambiguities if "review_litigation.litigation_after_review.upheld" in a.fields
+    )
     i = amb.fields.index("review_litigation.litigation_after_review.upheld")
     group = [c[i : i + 5] for c in amb.candidates]
     assert sorted(group) == sorted([[12, 1, 1, 6, 20], [1, 2, 11, 6, 20], [1, 2, 1, 16, 20]])
