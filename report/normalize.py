@@ -112,9 +112,17 @@ _SPACE = re.compile(r"\s+")
 def normalize_label(label: str) -> str:
     """A label flattened for matching: NFKC, Simplified, no whitespace or line breaks, `1、` → `1.`,
     and one style of quotes."""
+    # the table reader asks for the same short labels over and over; long texts are not cached
+    return _normalize_label_cached(label) if len(label) <= 200 else _normalize_label(label)
+
+
+def _normalize_label(label: str) -> str:
     s = unicodedata.normalize("NFKC", label)
     s = _SPACE.sub("", s)
     s = _ENUM_COMMA.sub(r"\1.", s)
     s = s.replace("“", '"').replace("”", '"').replace("‘", "'").replace("’", "'")
     # always Simplified: a label is template wording, never a name that t2s could spoil
     return to_simplified(s)
+
+
+_normalize_label_cached = lru_cache(maxsize=8192)(_normalize_label)
