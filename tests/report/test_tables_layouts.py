@@ -1,0 +1,152 @@
+"""Layout quirks of real reports, on small texts made from the samples and the DOMAIN examples."""
+
+from __future__ import annotations
+
+import re
+
+from report.cells import parse_number
+from report.document import Grid
+from report.readings import CellSource
+from report.tables import read_tables
+from report.template import all_keys
+from tests.report.conftest import SAMPLES, needs_shared, numeric_truth, truth_for
+from tests.report.tables_util import truth_grids, wrong_cells
+
+
+def test_cell_values() -> None:
+    assert parse_number("96171.6") == 96171.6
+    assert parse_number("12.345678") == 12.345678
+    assert parse_number("0.000000") == 0
+    assert parse_number("251000元") == 251000
+    assert parse_number("3,119") == 3119
+    assert parse_number("\u00a00") == 0
+    assert parse_number("-8") == -8
+    for blank in ("", "/", "-", "—", "无", " ／ "):
+        assert parse_number(blank) is None, blank
+    assert parse_number("-4-") is None  # a page footer is not a number
+
+
+TRIAL_T2 = """二、主动公开政府信息情况
+| 第二十条第（一）项 | | | |
+| 信息内容 | 本年新制作数量 | 本年新公开数量 | 对外公开总数量 |
+| 规章 | 1 | 1 | 12 |
+| 规范性文件 | 3 | 3 | 40 |
+| 第二十条第（五）项 | | | |
+| 信息内容 | 上一年项目数量 | 本年增/减 | 处理决定数量 |
+| 行政许可 | 20 | -3 | 1500 |
+| 其他对外管理服务事项 | 5 | 0 | 7 |
+| 第二十条第（六）项 | | | |
+| 信息内容 | 上一年项目数量 | 本年增/减 | 处理决定数量 |
+| 行政处罚 | 30 | -8 | 211 |
+| 行政强制 | 4 | — | 9 |
+| 第二十条第（八）项 | | | |
+| 信息内容 | 上一年项目数量 | 本年增/减 | |
+| 行政事业性收费 | 2 | -1 | |
+| 第二十条第（九）项 | | | |
+| 信息内容 | 采购项目数量 | 采购总金额 | |
+| 政府集中采购 | 6 | 251000元 | |
+三、收到和处理政府信息公开申请情况
+"""
+
+
+def test_trial_table2_negatives_units_and_dashes() -> None:
+    r = read_tables(TRIAL_T2, "2019-trial")
+    v = {k.split(".", 1)[1]: c.value for k, c in r.cells.items() if k.startswith("active_disclosure")}
+    assert v["licensing.change"] == -3 and v["penalty.change"] == -8 and v["fees.change"] == -1
+    assert v["enforcement.change"] is None and r.cells["active_disclosure.enforcement.change"].raw == "—"
+    assert v["procurement.amount_yuan"] == 251000
+    assert r.cells["active_disclosure.procurement.amount_yuan"].raw == "251000元"
+    assert v["other_admin_services.decisions"] == 7 and v["normative_documents.total_published"] == 40
+    assert "active_disclosure" not in r.missing and not r.ambiguities
+
+
+@needs_shared
+def test_markdown_and_tabs_of_the_same_table_agree() -> None:
+    path = SAMPLES / "synthetic_001_pipes.txt"
+    truth = truth_for(path)
+    md = path.read_text("utf-8")
+    tabs = "\n".join(
+        "\t".join(c.strip() for c in line.strip().strip("|").split("|")) if line.startswith("|") else line
+        for line in md.splitlines()
+        if not re.fullmatch(r"\|(-{3}\|)+", line.strip())
+    )
+    assert "\t" in tabs and "|" not in tabs.split("三、收到")[1].split("四、政府")[0]
+    for text in (md, tabs):
+        assert wrong_cells(read_tables(text, "2021"), truth, allow_ambiguous=False) == []
+
+
+@needs_shared
+def test_page_footer_and_repeated_header_inside_table3() -> None:
+    path = SAMPLES / "synthetic_huaian_2024_pipes.txt"
+    truth = truth_for(path)
+    lines = path.read_text("utf-8").splitlines()
+    at = next(i for i, x in enumerate(lines) if "2.没有现成信息" in x)
+    header = [x for x in lines if x.startswith("| 自然人") or x.startswith("| 商业企业")]
+    assert len(header) == 2
+    broken = [*lines[:at], "", "- 4 -", "", *header, *lines[at:]]
+    assert wrong_cells(read_tables("\n".join(broken), "2021"), truth, allow_ambiguous=False) == []
+
+
+@needs_shared
+def test_page_footer_between_the_cells_of_a_row() -> None:
+    # one cell per line across a page break: the footer sits among a row's cells
+    path = SAMPLES / "synthetic_huaian_2024_cells.txt"
+    truth = truth_for(path)
+    lines = path.read_text("utf-8").splitlines()
+    at = next(i for i, x in enumerate(lines) if "2.没有现成信息" in x) + 3
+    for footer in ("- 4 -", "-4-"):
+        broken = [*lines[:at], footer, *lines[at:]]
+        assert wrong_cells(read_tables("\n".join(broken), "2021"), truth, allow_ambiguous=False) == []
+
+
+@needs_shared
+def test_a_broken_identity_is_read_as_printed() -> None:
+    # the report's own arithmetic is wrong: the reader must not "fix" it (the checks flag it)
+    path = SAMPLES / "synthetic_huaian_2024_pipes.txt"
+    text = path.read_text("utf-8").replace("| （七）总计 | 2932 |", "| （七）总计 | 2939 |")
+    r = read_tables(text, "2021")
+    assert r.cells["applications.total_handled.natural_person"].value == 2939
+    assert not r.ambiguities
+
+
+@needs_shared
+def test_glued_domain_example_row() -> None:
+    # DOMAIN: "…本机关不掌握相关政府信息2200003252.没有现成…" is 22|0|0|0|0|3|25 + the label "2.没有现成…"
+    path = SAMPLES / "synthetic_001_flattened.txt"
+    truth = truth_for(path)
+    want = numeric_truth(truth)
+    row = [want[f"applications.unable_not_held.{c}"] for c in ("natural_person", "total")]
+    text = path.read_text("utf-8")
+    r = read_tables(text, "2021")
+    assert [r.cells[f"applications.unable_not_held.{c}"].value for c in ("natural_person", "total")] == row
+    assert all(r.cells[k].source == CellSource.SPLIT for k in all_keys("2021"))
+
+
+@needs_shared
+def test_grids_win_over_text_only_when_more_complete() -> None:
+    path = SAMPLES / "huaian_2024_layout.txt"
+    truth = truth_for(path)
+    text = path.read_text("utf-8")
+    grids = truth_grids(truth)
+    # table 三 only as a grid (e.g. the other tables were images): the text still gives 二 and 四
+    r = read_tables(text, "2021", grids=[grids[1]])
+    assert wrong_cells(r, truth, allow_ambiguous=False) == []
+    assert r.cells["applications.granted.total"].source == CellSource.GRID
+    assert r.cells["review_litigation.review.total"].source == CellSource.LAYOUT
+    # OCR confidence is carried through
+    g = Grid.model_validate(grids[1].model_dump())
+    for row in g.rows:
+        for cell in row:
+            cell.confidence = 0.5
+    r = read_tables("", "2021", grids=[g])
+    assert r.cells["applications.granted.total"].confidence == 0.5
+    assert "review_litigation" in r.missing and "active_disclosure" in r.missing
+
+
+def test_pre2019_and_empty_text() -> None:
+    assert set(read_tables("一、总体情况", "pre-2019").missing) == {
+        "active_disclosure",
+        "applications",
+        "review_litigation",
+    }
+    assert read_tables("", "2021").cells == {}
