@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -75,8 +75,6 @@ def _venv_bin(name: str) -> str:
 @dataclass
 class Stack:
     settings: Settings
-    # Extra environment for the worker and API (tests add nothing; kept for experiments).
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def data(self) -> Path:
@@ -106,11 +104,11 @@ class Stack:
             return None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             return None
         # A pid can be reused: it is ours only if it still runs our command and is not a zombie.
-        if _MARKERS[name].encode() not in cmdline or stat.rsplit(")", 1)[1].split()[0] == "Z":
+        stat = _stat(pid)
+        if stat is None or stat[0] == "Z" or not any(marker in cmdline for marker in _MARKERS[name]):
             return None
         return pid
 
@@ -258,7 +256,7 @@ class Stack:
         return ports
 
     def child_env(self) -> dict[str, str]:
-        return {**self.settings.env(), "PYTHONUNBUFFERED": "1", **self.extra_env}
+        return {**self.settings.env(), "PYTHONUNBUFFERED": "1"}
 
     def start_worker(self, timeout: float = 60.0) -> None:
         if self.running("worker"):
@@ -321,20 +319,30 @@ class Stack:
 
 
 # What a service's command line contains, to tell our process from a reused pid.
-_MARKERS = {"redis": "redis-server", "s3": "", "worker": "celery", "api": "uvicorn"}
-_MARKERS["s3"] = "minio" if shutil.which("minio") else "weed"
+_MARKERS = {
+    "redis": (b"redis-server",),
+    "s3": (b"weed", b"minio"),
+    "worker": (b"celery",),
+    "api": (b"uvicorn",),
+}
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of a process, from /proc; None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[2])  # fields after the command: state, ppid, pgrp, ...
 
 
 def _group_alive(pgid: int) -> bool:
     """Whether any process of the group is still running (zombies waiting for a reaper don't count)."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pgid, os.WNOHANG)  # reap our own child (tests), if it is one
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # fields: state, ppid, pgrp, ...
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if stat is not None and stat[1] == pgid and stat[0] != "Z":
+                return True
     return False
