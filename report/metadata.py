@@ -83,7 +83,8 @@ def find_title(text: str) -> tuple[str | None, int | None]:
 
 def find_agency(text: str, preamble: str, removed: list[str] | None = None) -> tuple[str | None, str]:
     agency, _ = find_title(preamble or text)
-    if agency and re.search(_SUFFIX + "$", agency):
+    # a whole government's report is titled by its place ("淮安市2024年…", "某某县…")
+    if agency and re.search(rf"(?:{_SUFFIX}|[省市县区州盟旗])$", agency):
         return agency, "title"
     short = agency
     for pat in (_COMPILED_BY, _YEAR_LEAD, _SUBJECT):
