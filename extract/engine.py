@@ -19,7 +19,8 @@ from PIL import Image
 # inherits this environment.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-DIGITS = "0123456789."
+# Value cells: numbers, decimals, negative changes (2019-trial 本年增/减), "/" and "-" placeholders.
+DIGITS = "0123456789.-/"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from report.document import Box, Cell, Grid, Page, PageMethod
 
 # Cells below this confidence are doubtful: the parser should flag them `low_confidence`.
 LOW_CONFIDENCE = 0.6
+# Label cells read below this mean confidence are read again from their crop.
+_GOOD_LABEL = 0.85
 # What a cell whose readings disagree gets, at most.
 _DOUBT = 0.4
 # OSD orientation confidence (Tesseract's scale) below which the page is left as it is.
@@ -251,7 +253,9 @@ def _page_text(words: list[Word]) -> str:
 
 
 def _digits_only(text: str) -> str:
-    return re.sub(r"[^0-9.]", "", text)
+    # Keep the sign: "-4" and "4" must not count as two agreeing readings.
+    text = text.replace("—", "-").replace("－", "-").replace("／", "/")
+    return re.sub(r"[^0-9./-]", "", text)
 
 
 # ---------------------------------------------------------------- value cells
@@ -348,7 +352,10 @@ def _value_cells(
         mine = [w for w in words if sa <= w.cy < sb]
         d_text = _digits_only("".join(w.text for w in sorted(mine, key=lambda w: w.left)))
         d_conf = min((w.conf for w in mine), default=0.0)
+        # Rule leftovers read as "/" or a trailing "-" in the page pass; a leading minus stays.
         p_text = _digits_only("".join(w.text for w in c.words))
+        if p_text != "/":
+            p_text = re.sub(r"(?<=[0-9.])-", "", p_text.replace("/", ""))
         p_conf = min((w.conf for w in c.words), default=0.0)
         if d_text and d_text == p_text:
             # Two readings of different preprocessing and models agree.
@@ -361,6 +368,34 @@ def _value_cells(
             out[id(c)] = (p_text, min(p_conf, _DOUBT))
         else:  # ink but nothing read
             out[id(c)] = ("", 0.0)
+    return out
+
+
+def _label_text(words: list[Word]) -> tuple[str, float]:
+    text = "".join(_join(line) for line in _lines(words))
+    return text, (sum(w.conf for w in words) / len(words) if words else 0.0)
+
+
+def _label_cells(
+    engine: OcrEngine, clean: U8, cells: list[_Cell], inset: int, deadline: float
+) -> dict[int, tuple[str, float]]:
+    """Text and confidence of label and header cells. Doubtful ones are read again, cropped out
+    of the page: the parser finds rows by these labels, and the page pass garbles some (glyphs
+    next to erased rules, wrapped header cells)."""
+    out: dict[int, tuple[str, float]] = {}
+    todo: list[tuple[_Cell, tuple[int, int, int, int]]] = []
+    for c in cells:
+        out[id(c)] = _label_text(c.words)
+        if out[id(c)][1] < _GOOD_LABEL and (box := _ink(clean, c, inset)) is not None:
+            todo.append((c, box))
+    if not todo:
+        return out
+    canvas, slots = _mosaic(clean, [b for _, b in todo])
+    words = engine.words(Image.fromarray(canvas), psm=6, timeout=max(1.0, deadline - time.monotonic()))
+    for (c, _), (sa, sb) in zip(todo, slots, strict=True):
+        text, conf = _label_text([w for w in words if sa <= w.cy < sb])
+        if text and conf > out[id(c)][1]:
+            out[id(c)] = (text, conf)
     return out
 
 
@@ -414,9 +449,13 @@ def _ocr_page(
     horiz, vert = ruling_lines(bw)
     tables = find_tables(horiz, vert)
     # Erase the ruling lines: Tesseract reads them as 1, l or | and loses digits touching them.
+    # Only inside tables: outside, long strokes of large title glyphs pass for lines.
     lines = cv2.dilate(cv2.bitwise_or(horiz, vert), np.ones((3, 3), np.uint8))
+    in_table = np.zeros_like(lines)
+    for t in tables:
+        in_table[max(0, t.y0 - 8) : t.y1 + 9, max(0, t.x0 - 8) : t.x1 + 9] = 1
     clean = gray.copy()
-    clean[lines > 0] = 255
+    clean[(lines > 0) & (in_table > 0)] = 255
 
     words = engine.words(Image.fromarray(clean), psm=3, timeout=max(1.0, deadline - time.monotonic()))
     grids: list[Grid] = []
@@ -429,13 +468,12 @@ def _ocr_page(
                         c.words.append(w)
                         break
         values = _value_cells(engine, clean, table.cells, inset, deadline)
+        values.update(
+            _label_cells(engine, clean, [c for c in table.cells if id(c) not in values], inset, deadline)
+        )
         rows: list[list[Cell]] = [[Cell() for _ in range(table.ncols)] for _ in range(table.nrows)]
         for c in table.cells:
-            if id(c) in values:
-                text, conf = values[id(c)]
-            else:
-                text = "".join(_join(line) for line in _lines(c.words))
-                conf = min((w.conf for w in c.words), default=0.0)
+            text, conf = values[id(c)]
             box = Box(x0=c.x0 * unit, top=c.y0 * unit, x1=c.x1 * unit, bottom=c.y1 * unit)
             for r, col in c.positions:
                 rows[r][col] = Cell(text=text, box=box, confidence=round(conf, 3))

@@ -176,7 +176,10 @@ def _grid(table: Any) -> Grid:
     # Lattice lines: every cell starting in a row shares its top, every cell starting in a column
     # its x0 (a merged cell only reaches further down or right).
     tops = [min((bb[1] for bb in row if bb), default=0.0) for row in bboxes]
-    x0s = [min((row[c][0] for row in bboxes if c < len(row) and row[c]), default=0.0) for c in range(ncols)]
+    x0s = [
+        min((bb[0] for row in bboxes if c < len(row) and (bb := row[c]) is not None), default=0.0)
+        for c in range(ncols)
+    ]
     owners: list[tuple[tuple[float, float, float, float], str]] = [
         (bb, _clean_cell(texts[r][c])) for r, row in enumerate(bboxes) for c, bb in enumerate(row) if bb
     ]

@@ -1,0 +1,172 @@
+"""OCR benchmark: speed of the pipeline vs the bare `tesseract` command on the same page images, and
+field accuracy of scanned reports through extract → parse at several scan qualities.
+
+    .venv/bin/python bench/bench_ocr.py                 # speed + accuracy (≈ 5 min on 2 cores)
+    .venv/bin/python bench/bench_ocr.py --skip-accuracy  # speed only
+
+Test documents are made with ../shared/tools (render_pdf.py, make_truth.py, make_scan.py) into a
+temporary folder. Accuracy counts the 200-ish numeric fields of tables 二/三/四 per report:
+right, wrong but flagged (a flag covers the key: the product's contract), wrong and silent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared"
+TOOLS = SHARED / "tools"
+
+from PIL import Image  # noqa: E402
+
+from extract import extract_document  # noqa: E402
+from extract.ocr import ocr_page  # noqa: E402
+
+CONDITIONS: list[tuple[str, list[str]]] = [
+    ("300 dpi clean", ["--dpi", "300"]),
+    ("200 dpi clean", ["--dpi", "200"]),
+    ("200 dpi light", ["--dpi", "200", "--degrade", "light", "--seed", "1"]),
+    ("200 dpi heavy", ["--dpi", "200", "--degrade", "heavy", "--seed", "1"]),
+]
+SECTIONS = ("active_disclosure", "applications", "review_litigation")
+
+
+def tool(name: str, *args: str) -> None:
+    subprocess.run([sys.executable, str(TOOLS / name), *args], check=True, capture_output=True)
+
+
+def make_docs(work: Path) -> list[tuple[str, Path, Path]]:
+    """(name, truth, text-layer pdf) for a real report's truth and two random ones."""
+    docs = []
+    huaian = SHARED / "samples" / "huaian_2024.truth.json"
+    tool("render_pdf.py", str(huaian), "--seed", "3", "-o", str(work / "huaian.pdf"))
+    docs.append(("huaian_2024 (seed 3)", huaian, work / "huaian.pdf"))
+    for fmt, seed in (("2021", "21"), ("2019-trial", "22")):
+        truth = work / f"t-{fmt}.json"
+        tool("make_truth.py", "--format", fmt, "--seed", seed, "-o", str(truth))
+        tool("render_pdf.py", str(truth), "--seed", seed, "-o", str(work / f"t-{fmt}.pdf"))
+        docs.append((f"make_truth {fmt} seed {seed}", truth, work / f"t-{fmt}.pdf"))
+    return docs
+
+
+def speed(pdf: Path, pages: list[int], work: Path) -> None:
+    scan = work / "speed-scan.pdf"
+    tool("make_scan.py", str(pdf), "-o", str(scan), "--dpi", "300")
+    pngs = []
+    for p in pages:
+        prefix = work / f"speed-{p}"
+        subprocess.run(
+            ["pdftoppm", "-r", "300", "-gray", "-png", "-f", str(p), "-l", str(p), str(scan), str(prefix)],
+            check=True,
+        )
+        pngs.append(next(work.glob(f"speed-{p}-*.png")))
+    bare = pipe = 0.0
+    for png in pngs:
+        t = time.perf_counter()
+        subprocess.run(["tesseract", str(png), "-", "-l", "chi_sim"], check=True, capture_output=True)
+        bare += time.perf_counter() - t
+        image = Image.open(png)
+        image.load()
+        t = time.perf_counter()
+        page = ocr_page(image, 1)
+        pipe += time.perf_counter() - t
+        print(f"  {png.name}: tables {[(len(g.rows), len(g.rows[0])) for g in page.tables]}", flush=True)
+    n = len(pngs)
+    print(
+        f"pages: {n} (300 dpi, A4, {pdf.name} pages {pages}); "
+        f"OMP_THREAD_LIMIT={os.environ['OMP_THREAD_LIMIT']}"
+    )
+    print(f"bare `tesseract PNG - -l chi_sim`: {bare / n:.2f} s/page")
+    print(
+        f"pipeline extract.ocr.ocr_page:      {pipe / n:.2f} s/page "
+        "(deskew, ruling lines, page pass, digits pass over the value cells)"
+    )
+
+
+def _covered(key: str, flags: list[dict[str, Any]]) -> bool:
+    return any(key == f or key.startswith(f + ".") for fl in flags for f in fl.get("fields", []))
+
+
+def _value(node: Any) -> Any:
+    return node.get("value") if isinstance(node, dict) else node
+
+
+def score(canon: dict[str, Any], truth: dict[str, Any]) -> dict[str, int]:
+    flags = canon.get("flags", [])
+    out = {"fields": 0, "right": 0, "wrong_flagged": 0, "wrong_silent": 0, "right_flagged": 0}
+    for sec in SECTIONS:
+        for key, fields in truth[sec].items():
+            for field, want in fields.items():
+                dotted = f"{sec}.{key}.{field}"
+                got = _value(((canon.get(sec) or {}).get(key) or {}).get(field))
+                ok = got == want or (
+                    isinstance(got, int | float) and isinstance(want, int | float) and abs(got - want) < 1e-6
+                )
+                out["fields"] += 1
+                if ok:
+                    out["right"] += 1
+                    out["right_flagged"] += _covered(dotted, flags)
+                elif _covered(dotted, flags):
+                    out["wrong_flagged"] += 1
+                else:
+                    out["wrong_silent"] += 1
+    return out
+
+
+def accuracy(docs: list[tuple[str, Path, Path]], work: Path) -> None:
+    from report import parse_document
+
+    print("| scan | fields | right | wrong, flagged | wrong, silent | right but flagged | s/page |")
+    print("|---|---|---|---|---|---|---|")
+    for label, args in CONDITIONS:
+        total = {"fields": 0, "right": 0, "wrong_flagged": 0, "wrong_silent": 0, "right_flagged": 0}
+        pages = 0
+        seconds = 0.0
+        for name, truth_path, pdf in docs:
+            scan = work / f"{pdf.stem}-{'-'.join(args)}.pdf"
+            tool("make_scan.py", str(pdf), "-o", str(scan), *args)
+            t = time.perf_counter()
+            doc = extract_document(scan.read_bytes())
+            seconds += time.perf_counter() - t
+            pages += len(doc.pages)
+            canon = parse_document(doc).to_canonical()
+            s = score(canon, json.loads(truth_path.read_text(encoding="utf-8")))
+            print(f"<!-- {label} / {name}: {s} -->", flush=True)
+            for k in total:
+                total[k] += s[k]
+        f = total["fields"]
+        print(
+            f"| {label} | {f} | {total['right']} ({100 * total['right'] / f:.1f} %) "
+            f"| {total['wrong_flagged']} | {total['wrong_silent']} | {total['right_flagged']} "
+            f"| {seconds / pages:.2f} |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pages", default="2,3,4", help="pages of the huaian render for the speed test")
+    ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        docs = make_docs(work)
+        if not args.skip_speed:
+            speed(docs[0][2], [int(p) for p in args.pages.split(",")], work)
+        if not args.skip_accuracy:
+            accuracy(docs, work)
+
+
+if __name__ == "__main__":
+    main()
