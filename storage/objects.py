@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -9,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 import urllib3
 from minio import Minio
@@ -96,24 +97,29 @@ class ObjectStore:
     def put_original(
         self, source: ChunkReader, *, max_bytes: int, content_type: str = "application/octet-stream"
     ) -> StoredOriginal:
-        """Stream `source` to a temp file while hashing it, then store it under its SHA-256.
+        """Hash `source` in chunks while spooling it to a temp file, then store it under its SHA-256.
 
         Never holds the whole upload in memory; raises `UploadTooLarge` as soon as `max_bytes` is passed.
+        A seekable source (the API's already-spooled upload) is read twice instead of copied.
         """
-        digest = hashlib.sha256()
-        size = 0
-        with tempfile.TemporaryFile() as spool:
+        seekable = isinstance(source, io.IOBase) and source.seekable()
+        with contextlib.ExitStack() as cleanup:
+            spool = cast(BinaryIO, source if seekable else cleanup.enter_context(tempfile.TemporaryFile()))
+            start = spool.tell() if seekable else 0
+            digest = hashlib.sha256()
+            size = 0
             while chunk := source.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
                     raise UploadTooLarge(max_bytes)
                 digest.update(chunk)
-                spool.write(chunk)
+                if not seekable:
+                    spool.write(chunk)
             sha256 = digest.hexdigest()
             key = original_key(sha256)
             if self.exists(self.originals, key):
                 return StoredOriginal(key=key, sha256=sha256, size=size, created=False)
-            spool.seek(0)
+            spool.seek(start)
             self.client.put_object(self.originals, key, spool, length=size, content_type=content_type)
         return StoredOriginal(key=key, sha256=sha256, size=size, created=True)
 

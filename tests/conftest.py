@@ -13,7 +13,8 @@ import pytest
 
 from gongkai.settings import REPO_ROOT, Settings
 from gongkai.stack import Stack, free_port
-from storage import JobStore, ObjectStore
+from storage import Job, JobStore, ObjectStore
+from storage.jobs import new_job_id, now
 
 EXAMPLES = REPO_ROOT / "examples"
 
@@ -33,6 +34,18 @@ def parser_ready() -> bool:
         return callable(importlib.import_module("report.parse").parse_document)
     except (ImportError, AttributeError):
         return False
+
+
+def make_job(**overrides: object) -> Job:
+    fields: dict[str, object] = {
+        "id": new_job_id(),
+        "created": now(),
+        "filename": "报告.txt",
+        "sha256": "a" * 64,
+        "size": 10,
+        "original_key": "sha256/aa/" + "a" * 64,
+    }
+    return Job.model_validate(fields | overrides)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from api.main import create_api
 from gongkai.settings import Settings
 from gongkai.stack import Stack
 from storage import JobState, JobStore
-from tests.storage.test_jobs import make_job
+from tests.conftest import make_job
 
 LIMIT = 1000
 

@@ -5,20 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gongkai.stack import Stack
-from storage import ErrorCode, Job, JobNotFound, JobState, JobStore, Stage
-from storage.jobs import new_job_id, now
-
-
-def make_job(**overrides: object) -> Job:
-    fields: dict[str, object] = {
-        "id": new_job_id(),
-        "created": now(),
-        "filename": "报告.txt",
-        "sha256": "a" * 64,
-        "size": 10,
-        "original_key": "sha256/aa/" + "a" * 64,
-    }
-    return Job.model_validate(fields | overrides)
+from storage import ErrorCode, JobNotFound, JobState, JobStore, Stage
+from tests.conftest import make_job
 
 
 def test_create_and_read(jobs: JobStore) -> None:

@@ -12,8 +12,7 @@ from gongkai.stack import Stack, free_port
 from storage import JobState, JobStore, ObjectStore, Stage
 from storage.jobs import new_job_id, now
 from storage.objects import make_client
-from tests.conftest import example_reports, parser_ready
-from tests.storage.test_jobs import make_job
+from tests.conftest import example_reports, make_job, parser_ready
 from workers import pipeline
 
 
