@@ -194,6 +194,9 @@ def _collect(s: _Stream, after: int, hi_tok: int, stop_keys: Sequence[str]) -> l
     return seq
 
 
+BROKEN_RUN = "\x00"
+
+
 def _glued_run(s: _Stream, match_end: int, stop_keys: Sequence[str]) -> str | None:
     """The digit run glued after a label, if the label's token goes on with one (and not only
     after a later label: that run is the later row's)."""
@@ -206,6 +209,13 @@ def _glued_run(s: _Stream, match_end: int, stop_keys: Sequence[str]) -> str | No
         return None
     if any(k in rest[: m.start()] for k in stop_keys):
         return None
+    # (the next label may start inside the run: "…60000063.其他": "3." is its item number)
+    nearest = [i for i in (rest.find(k, m.start()) for k in stop_keys) if i >= 0]
+    tail = rest[m.end() : max(m.end(), min(nearest, default=len(rest)))]
+    if re.search(r"\d", re.sub(r"\d[.、]\D*$", "", tail)):  # the next label's item number is fine
+        # more digits before the next label: something unknown broke the run; guessing from part
+        # of it would be a silent error
+        return BROKEN_RUN
     run = m.group()
     nxt = rest[m.end() : m.end() + 1]
     # the next label's item number ("2." / "2、") is glued onto the run's end
@@ -235,6 +245,9 @@ def _read_row(
     row = _Row(keys)
     run = _glued_run(s, mend, stop_keys)
     ti = s.token_at(mend - 1)
+    if run == BROKEN_RUN:
+        row.end = mend
+        return row  # neither cells nor a run: reported missing
     if run is not None:
         row.run = run
         tok_text_end = s.start[ti] + len(s.tokens[ti].text)

@@ -10,7 +10,7 @@ from report.readings import CellSource
 from report.tables import read_tables
 from report.template import all_keys
 from tests.report.conftest import SAMPLES, needs_shared, numeric_truth, truth_for
-from tests.report.tables_util import truth_grids, wrong_cells
+from tests.report.tables_util import same, truth_grids, wrong_cells
 
 
 def test_cell_values() -> None:
@@ -150,3 +150,20 @@ def test_pre2019_and_empty_text() -> None:
         "review_litigation",
     }
     assert read_tables("", "2021").cells == {}
+
+
+@needs_shared
+def test_a_run_broken_by_unknown_text_is_missing_not_guessed() -> None:
+    path = SAMPLES / "synthetic_huaian_2024_flattened.txt"
+    truth = truth_for(path)
+    text = path.read_text("utf-8")
+    label = "1.本机关不掌握相关政府信息"
+    at = text.index(label) + len(label)
+    broken = text[: at + 3] + "件" + text[at + 3 :]  # "746件12001017692.没有现成…"
+    r = read_tables(broken, "2021")
+    assert "applications.unable_not_held" in r.missing
+    assert not any(k.startswith("applications.unable_not_held.") for k in r.cells)
+    want = numeric_truth(truth)
+    ambiguous = {f for a in r.ambiguities for f in a.fields}
+    for key, cell in r.cells.items():  # everything else: right, or flagged as ambiguous
+        assert same(cell.value, want[key]) or key in ambiguous, key
