@@ -11,7 +11,7 @@ from api.deps import EnqueueDep, JobsDep, ObjectsDep, SettingsDep
 from api.errors import ApiError, ErrorResponse
 from api.schemas import Accepted, AcceptedJob
 from gongkai.log import get_logger
-from storage import Job, JobState, UploadTooLarge
+from storage import Job, JobState, StoredOriginal, UploadTooLarge
 from storage.jobs import new_job_id, now
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -42,12 +42,14 @@ async def upload(
             "too_many_files",
             f"at most {settings.max_files_per_request} files per request, got {len(files)}",
         )
-    accepted: list[AcceptedJob] = []
+    # All files are stored before any job is recorded, so a refused file refuses the whole request
+    # instead of leaving the files before it queued behind a 4xx.
+    stored: list[tuple[UploadFile, StoredOriginal]] = []
     for upload in files:
-        # The multipart parser has already spooled the file to disk; copy it on to S3 in a thread
-        # (minio is blocking), hashing as it goes.
+        # The multipart parser has already spooled the file; hash it and put it to S3 in a thread
+        # (minio is blocking).
         try:
-            stored = await run_in_threadpool(
+            original = await run_in_threadpool(
                 objects.put_original,
                 upload.file,
                 max_bytes=settings.max_upload_bytes,
@@ -55,18 +57,22 @@ async def upload(
             )
         except UploadTooLarge as exc:
             raise ApiError(413, "file_too_large", f"{upload.filename}: {exc}") from exc
+        stored.append((upload, original))
+
+    accepted: list[AcceptedJob] = []
+    for upload, original in stored:
         job = Job(
             id=new_job_id(),
             created=now(),
             filename=upload.filename,
-            sha256=stored.sha256,
-            size=stored.size,
-            original_key=stored.key,
+            sha256=original.sha256,
+            size=original.size,
+            original_key=original.key,
         )
         await run_in_threadpool(jobs.create, job)
         await run_in_threadpool(enqueue, job.id)
         log.info("job.queued", job_id=job.id, filename=job.filename, size=job.size, sha256=job.sha256)
-        location = str(request.url_for("get_job", job_id=job.id).path)
+        location = request.url_for("get_job", job_id=job.id).path
         accepted.append(
             AcceptedJob(
                 id=job.id, filename=job.filename, sha256=job.sha256, size=job.size, state=JobState.QUEUED,

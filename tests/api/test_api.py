@@ -46,10 +46,14 @@ def test_same_content_is_stored_once(client: TestClient) -> None:
     assert a["sha256"] == b["sha256"] and a["id"] != b["id"]
 
 
-def test_oversize_file_is_refused(client: TestClient) -> None:
-    response = client.post("/v1/documents", files=[("files", ("big.txt", b"x" * (LIMIT + 1)))])
+def test_oversize_file_refuses_the_whole_request(client: TestClient, jobs: JobStore) -> None:
+    before = len(jobs.redis.keys("gongkai:job:*"))
+    files = [("files", ("ok.txt", b"fine")), ("files", ("big.txt", b"x" * (LIMIT + 1)))]
+    response = client.post("/v1/documents", files=files)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "file_too_large"
+    assert "big.txt" in response.json()["error"]["message"]
+    assert len(jobs.redis.keys("gongkai:job:*")) == before  # no job for ok.txt either
 
 
 def test_oversize_request_is_refused_before_parsing(client: TestClient) -> None:
