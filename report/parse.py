@@ -254,10 +254,15 @@ def _resolve_ambiguities(
                 )
             elif amb.chosen in top and len(top) < n:
                 how += f" (section 一 leaves {len(top)} of {n} readings)"
-        if chosen != amb.chosen:
-            for field, v in zip(amb.fields, amb.candidates[chosen], strict=False):
-                old = cells.get(field) or CellReading(value=None)
-                cells[field] = old.model_copy(update={"value": v, "raw": _raw(v), "source": CellSource.PROSE})
+        decided_by_prose = how.startswith("the totals")
+        differing = set(_varying(amb, list(range(n))))
+        for field, v in zip(amb.fields, amb.candidates[chosen], strict=False):
+            old = cells.get(field) or CellReading(value=None)
+            if chosen != amb.chosen:
+                old = old.model_copy(update={"value": v, "raw": _raw(v)})
+            if decided_by_prose and field in differing:
+                old = old.model_copy(update={"source": CellSource.PROSE})
+            cells[field] = old
         varying = _varying(amb, open_) or _varying(amb, list(range(n))) or list(amb.fields)
         alternatives = " | ".join(_fmt(cand) for cand in amb.candidates)
         flags.append(
