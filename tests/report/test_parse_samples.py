@@ -162,3 +162,44 @@ def test_web_chrome_and_page_footers_inside_tables_change_nothing() -> None:
     assert numeric_truth(got) == numeric_truth(truth)
     assert got["flags"] == []
     assert got["sections"]["other_matters"] == parse_text(source.read_text("utf-8")).sections["other_matters"]
+
+
+def test_canonical_schema(parsed: dict[str, dict[str, Any]]) -> None:
+    got = parsed["synthetic_huaian_2024_flattened.txt"]
+    assert set(got) == {
+        "agency",
+        "year",
+        "format",
+        "active_disclosure",
+        "applications",
+        "review_litigation",
+        "sections",
+        "raw_cells",
+        "flags",
+        "needs_review",
+        "checks",
+        "warnings",
+        "provenance",
+        "evidence",
+    }
+    assert set(got["sections"]) == {"overview", "problems_and_improvements", "other_matters"}
+    assert got["raw_cells"]["active_disclosure.fees.amount_10k_yuan"] == "96171.6"
+    assert set(got["provenance"]) == set(numeric_truth(got))
+    assert got["provenance"]["review_litigation.litigation_after_review.upheld"] == "prose"
+    check = got["checks"][0]
+    assert set(check) == {
+        "name",
+        "scope",
+        "lhs",
+        "rhs",
+        "cells",
+        "expected",
+        "actual",
+        "difference",
+        "passed",
+        "detail",
+    }
+    for flag in got["flags"]:
+        assert set(flag) == {"fields", "reason", "detail"}
+        assert flag["reason"] in {"check_failed", "ambiguous", "low_confidence", "missing"}
+    json.dumps(got, ensure_ascii=False, allow_nan=False)
