@@ -1,0 +1,5 @@
+"""`python -m gongkai` = the `gongkai` command."""
+
+from gongkai.cli import app
+
+app()

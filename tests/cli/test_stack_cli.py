@@ -1,0 +1,49 @@
+"""`gongkai up` / `ps` / `submit` / `status` / `down` as a user runs them: separate processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gongkai.settings import Settings
+from gongkai.stack import Stack, free_port
+from tests.conftest import example_reports, parser_ready
+
+
+@pytest.mark.integration
+def test_up_submit_status_down(tmp_path: Path) -> None:
+    ports = {free_port() for _ in range(3)}
+    redis_port, s3_port, api_port = sorted(ports) if len(ports) == 3 else pytest.skip("port clash")
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        s3_endpoint=f"127.0.0.1:{s3_port}",
+        api_port=api_port,
+        worker_concurrency=1,
+    )
+    env = {**os.environ, **settings.env()}
+
+    def gongkai(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "gongkai", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    stack = Stack(settings)
+    try:
+        gongkai("up")
+        assert all(stack.status().values())
+        job_id = gongkai("submit", str(example_reports()[0])).split()[0]
+        status = gongkai("status", job_id, "--wait")
+        assert ('"state": "succeeded"' if parser_ready() else '"stage": "done"') in status, status
+    finally:
+        out = gongkai("down")
+    assert "api" in out and not any(stack.status().values())
+    for name in ("redis", "s3", "worker", "api"):
+        assert (tmp_path / "var" / "logs" / f"{name}.log").exists()
+    assert (tmp_path / "var" / "redis" / "appendonlydir").is_dir()  # AOF on
