@@ -166,12 +166,23 @@ def _fit(seq: list[Token], n: int) -> list[Token] | None:
             hard.pop(0)
         while len(hard) > n and hard[-1].raw == "":
             hard.pop()
-        return hard[:n]
+        if len(hard) == n:
+            return hard
+        # a grid repeats a merged value into every column it spans; anything else is another
+        # row's numbers (pdftotext reading order) and taking the first n would be a guess
+        if all(t.source == CellSource.GRID and t.raw == hard[n - 1].raw for t in hard[n:]):
+            return hard[:n]
+        return None
     if seq and all(t.raw == "" for t in seq) and any(t.strength <= Strength.PAD for t in seq):
         # a row printed with nothing but empty cells: every cell blank
         blank = next(t for t in seq if t.strength <= Strength.PAD)
         return [blank] * n
     return None
+
+
+_HEADER_WORDS = frozenset(
+    clean(h) for t in TEMPLATES.values() for b in t.disclosure for h in (*b.headers, *b.header_aliases)
+)
 
 
 def _collect(s: _Stream, after: int, hi_tok: int, stop_keys: Sequence[str]) -> list[Token]:
@@ -183,6 +194,8 @@ def _collect(s: _Stream, after: int, hi_tok: int, stop_keys: Sequence[str]) -> l
         if t.is_value:
             seq.append(t)
             continue
+        if t.text in _HEADER_WORDS:
+            continue  # pdftotext reading order prints a block's column headers among its values
         if any(t.strength <= Strength.PAD for t in seq):
             return seq
         if any(k in t.text for k in stop_keys):

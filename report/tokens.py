@@ -103,6 +103,12 @@ def tokenize_text(text: str) -> list[Token]:
         for p in _WIDE_GAP.split(s):
             if p.strip():
                 out += _cell_tokens(p, n, CellSource.LAYOUT, None)
+    lines = text.split("\n")
+    filled = [i for i, x in enumerate(lines) if x.strip()]
+    spaced = sum(1 for i in filled if i + 1 < len(lines) and not lines[i + 1].strip())
+    if filled and spaced > 0.5 * len(filled):
+        # blank lines separate (nearly) every line (pdftotext, some HTML exports): they are not cells
+        out = [t for t in out if t.strength != Strength.LINE]
     return out
 
 

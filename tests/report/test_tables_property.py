@@ -9,6 +9,8 @@ The tools run as subprocesses (nothing is imported from ../shared); their output
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from report.tables import read_tables
-from tests.report.conftest import needs_shared, run_tool
+from tests.report.conftest import needs_shared, numeric_truth, run_tool
 from tests.report.tables_util import truth_grids, wrong_cells
 
 FORMATS = ("2021", "2019-trial")
@@ -99,3 +101,28 @@ def test_grids_read_back_exactly(cache: Path, fmt: str, seed: int, repeat: bool,
     assert wrong_cells(readings, truth, allow_ambiguous=False) == []
     assert readings.missing == []
     assert all(c.source == "grid" for c in readings.cells.values())
+
+
+@needs_shared
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+@pytest.mark.parametrize(("fmt", "seed"), [("2021", 1), ("2021", 4), ("2019-trial", 1), ("2019-trial", 3)])
+def test_rendered_pdf_text_reads_back_or_is_missing(cache: Path, fmt: str, seed: int) -> None:
+    """A PDF of the truth (render_pdf.py), as `pdftotext -layout` and in reading order: every cell
+    exact when nothing is blank; with blank cells (invisible in PDF text) a row may be missing or
+    flagged, but never wrong."""
+    path, truth = _truth(cache, fmt, seed)
+    pdf = cache / f"{path.stem}.pdf"
+    if not pdf.exists():
+        run_tool("render_pdf.py", path, "--seed", str(seed), "-o", pdf)
+    has_blanks = any(v is None for v in numeric_truth(truth).values())
+    for args in (["-layout"], []):
+        text = subprocess.run(["pdftotext", *args, str(pdf), "-"], capture_output=True, check=True).stdout
+        readings = read_tables(text.decode("utf-8"), fmt)
+        if not has_blanks:
+            assert wrong_cells(readings, truth, allow_ambiguous=not args) == [], args
+            assert readings.missing == []
+            continue
+        want = numeric_truth(truth)
+        ambiguous = {f for a in readings.ambiguities for f in a.fields}
+        for key, cell in readings.cells.items():
+            assert key in ambiguous or cell.value == want[key], (args, key)
