@@ -11,7 +11,6 @@ picked silently. Rows not found are listed in `missing`.
 from __future__ import annotations
 
 import bisect
-import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from report.cells import clean, parse_number
 from report.document import Grid
 from report.glued import RUN_CHARS, free_splits, piece_value, sum_splits
 from report.readings import Ambiguity, CellReading, CellSource, Number, ReportFormat, TableReadings
+from report.resolve import column_filter, groups_ok, interleavings, row_ok, vec
 from report.template import (
     APPLICANT_COLUMNS,
     APPLICATION_SECTION,
@@ -54,8 +54,6 @@ _N_REV = len(REVIEW_ITEMS) * len(REVIEW_GROUPS)
 _MAX_GAP = 60
 # a label token this long is a flattened table (or more), not a cell
 _FLAT_TOKEN = 200
-# combinations of ambiguous glued rows tried against the column identities
-_MAX_COMBOS = 20000
 _MAX_FREE = 200
 
 
@@ -405,10 +403,6 @@ def _read_t2(s: _Stream, t: Template, lo: int, hi: int) -> _Part:
 # ----------------------------------------------------------------------------- table 三
 
 
-def _row_ok(vals: Sequence[Number | None]) -> bool:
-    return abs(sum(v or 0 for v in vals[:-1]) - (vals[-1] or 0)) < 1e-6
-
-
 def _read_t3(s: _Stream, t: Template, lo: int, hi: int) -> tuple[_Part, int | None]:
     """Table 三 and the joined offset where its last row ends (table 四 follows)."""
     part = _Part()
@@ -434,7 +428,7 @@ def _read_t3(s: _Stream, t: Template, lo: int, hi: int) -> tuple[_Part, int | No
         if r is None:
             return False
         if r.cells is not None:
-            return _row_ok([parse_number(c.raw) for c in r.cells])
+            return row_ok([parse_number(c.raw) for c in r.cells])
         return bool(r.candidates) and r.by_identity
 
     if not all(complete(got_rows.get(r.key)) for r in rows):
@@ -469,102 +463,16 @@ def _sequence_reading(s: _Stream, t: Template, lo: int, hi: int) -> list[list[To
     if len(vals) != n_rows * _N_APP:
         return None
     chunks = [vals[i * _N_APP : (i + 1) * _N_APP] for i in range(n_rows)]
-    if not all(_row_ok([parse_number(c.raw) for c in ch]) for ch in chunks):
+    if not all(row_ok([parse_number(c.raw) for c in ch]) for ch in chunks):
         return None
     return chunks
-
-
-Vec = tuple[float, ...]
-
-
-def _vec(vals: Sequence[Number | None]) -> Vec:
-    return tuple(float(v or 0) for v in vals)
-
-
-def _scalar_sums(cols: list[set[float]], cap: float) -> list[set[float]]:
-    """sums[i]: every sum of one value from each of cols[i:], not above cap."""
-    sums: list[set[float]] = [{0.0}]
-    for vals in reversed(cols):
-        sums.append({x + v for x in sums[-1] for v in vals if x + v <= cap + 1e-6})
-    sums.reverse()
-    return sums
-
-
-def _outcome_domains(cands: dict[str, list[Vec]], outs: list[str], target: Vec) -> dict[str, set[int]] | None:
-    """Arc consistency of the outcome rows against one total_handled vector, column by column:
-    a candidate stays while every column can still add up to the target with it. The true reading
-    always stays; a row left with one candidate is decided."""
-    dom = {k: set(range(len(cands[k]))) for k in outs}
-    changed = True
-    while changed:
-        changed = False
-        for j in range(_N_APP):
-            cols = [{cands[k][i][j] for i in dom[k]} for k in outs]
-            bwd = _scalar_sums(cols, target[j])
-            fwd: set[float] = {0.0}
-            for r, k in enumerate(outs):
-                keep = {i for i in dom[k] if any(target[j] - f - cands[k][i][j] in bwd[r + 1] for f in fwd)}
-                if keep != dom[k]:
-                    dom[k] = keep
-                    changed = True
-                if not keep:
-                    return None
-                fwd = {
-                    f + cands[k][i][j] for f in fwd for i in keep if f + cands[k][i][j] <= target[j] + 1e-6
-                }
-    return dom
-
-
-def _column_filter(t: Template, cands: dict[str, list[Vec]]) -> dict[str, set[int]] | None:
-    """Which candidates of every table-三 row survive the column identities (balance, outcomes).
-
-    `cands` gives every row's candidate value vectors (one for a row read without doubt). None: no
-    combination satisfies the identities. When rows stay ambiguous and their combinations are few,
-    they are checked jointly as well.
-    """
-    top = [*t.balance_lhs, *t.balance_rhs]
-    outs = list(t.outcome_keys)
-    if any(k not in cands for k in top + outs):
-        return None
-    alive: dict[str, set[int]] = {k: set() for k in top + outs}
-
-    # balance: new_received + carried_over == total_handled + carried_forward, matched by sum
-    def pair_sums(k1: str, k2: str) -> dict[Vec, list[tuple[int, int]]]:
-        out: dict[Vec, list[tuple[int, int]]] = {}
-        for i, x in enumerate(cands[k1]):
-            for j, y in enumerate(cands[k2]):
-                out.setdefault(tuple(p + q for p, q in zip(x, y, strict=True)), []).append((i, j))
-        return out
-
-    lhs = pair_sums(top[0], top[1])
-    by_handled: dict[int, list[tuple[int, ...]]] = {}
-    n = 0
-    for vec, rhs_pairs in pair_sums(top[2], top[3]).items():
-        for i, j in lhs.get(vec, []):
-            for h, f in rhs_pairs:
-                n += 1
-                if n > _MAX_COMBOS:
-                    return None
-                by_handled.setdefault(h, []).append((i, j, h, f))
-    for h, combos in by_handled.items():
-        dom = _outcome_domains(cands, outs, cands[top[2]][h])
-        if dom is None:
-            continue
-        for combo in combos:
-            for k, i in zip(top, combo, strict=True):
-                alive[k].add(i)
-        for k in outs:
-            alive[k] |= dom[k]
-    if not alive[top[0]]:
-        return None
-    return alive
 
 
 def _resolve_glued_t3(part: _Part, t: Template, glued: dict[str, _Row]) -> None:
     """Choose among the row splits with the column identities (balance, outcomes): first reading
     the runs as printed with every cell present, then as a table that prints zero as blank."""
     fixed = {
-        r.key: [_vec([part.cells[app_key(r.key, c)].value for c in _COLS])]
+        r.key: [vec([part.cells[app_key(r.key, c)].value for c in _COLS])]
         for r in t.application_rows
         if app_key(r.key, _COLS[0]) in part.cells
     }
@@ -578,8 +486,8 @@ def _resolve_glued_t3(part: _Part, t: Template, glued: dict[str, _Row]) -> None:
         if any(not v for v in splits.values()):
             continue
         cands = dict(fixed)
-        cands.update({k: [_vec([piece_value(p) for p in c]) for c in v] for k, v in splits.items()})
-        alive = _column_filter(t, cands)
+        cands.update({k: [vec([piece_value(p) for p in c]) for c in v] for k, v in splits.items()})
+        alive = column_filter(t, cands)
         if alive is None:
             continue
         for k, r in glued.items():
@@ -606,41 +514,6 @@ def _resolve_glued_t3(part: _Part, t: Template, glued: dict[str, _Row]) -> None:
 
 
 _REV_KEYS = [review_key(g.key, i.key) for g in REVIEW_GROUPS for i in REVIEW_ITEMS]
-
-
-def _groups_ok(vals: Sequence[Number | None]) -> bool:
-    w = len(REVIEW_ITEMS)
-    return all(_row_ok(vals[g * w : (g + 1) * w]) for g in range(len(REVIEW_GROUPS)))
-
-
-def _interleavings(vals: list[Number | None]) -> list[list[int]]:
-    """Orders of the 15 numbers (as index lists in key order) that split the sequence into three
-    order-preserving subsequences of five, each adding up to its total, in any group order.
-    pdftotext's reading order interleaves table 四's header columns this way."""
-    n, w = len(vals), len(REVIEW_ITEMS)
-    subsequences: list[tuple[int, ...]] = []
-    for combo in itertools.combinations(range(n), w):
-        if _row_ok([vals[i] for i in combo]):
-            subsequences.append(combo)
-    out: list[list[int]] = []
-    seen: set[tuple[Number | None, ...]] = set()
-    for a, b, c in itertools.permutations(subsequences, 3):
-        if len(set(a) | set(b) | set(c)) == n:
-            order = [*a, *b, *c]
-            key = tuple(vals[i] for i in order)
-            if key not in seen:  # equal numbers make index-different but identical readings
-                seen.add(key)
-                out.append(order)
-            if len(out) >= _MAX_FREE:
-                break
-
-    # most plausible first: groups whose totals are printed in template order (the totals sit in
-    # the last header row, which pdftotext emits left to right)
-    # and, among those, groups printed as compactly as possible
-    def spread(o: list[int]) -> int:
-        return sum(o[g * w + w - 1] - o[g * w] for g in range(3))
-
-    return sorted(out, key=lambda o: (not (o[w - 1] < o[2 * w - 1] < o[3 * w - 1]), spread(o)))
 
 
 def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
@@ -680,8 +553,8 @@ def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
         part.missing.append(REVIEW_SECTION)
         return part
     vals = [parse_number(c.raw) for c in cells]
-    if not _groups_ok(vals) and all(v is not None for v in vals):
-        orders = _interleavings(vals)
+    if not groups_ok(vals) and all(v is not None for v in vals):
+        orders = interleavings(vals)
         if orders:
             part.set_tokens(_REV_KEYS, [cells[i] for i in orders[0]])
             if len(orders) > 1:
