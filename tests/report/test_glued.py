@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from report.glued import free_splits, sum_splits, values
+from report.readings import ReportFormat
+from report.resolve import Vec, column_filter, interleavings, vec
+from report.template import APPLICANT_COLUMNS, TEMPLATES, Template
+from tests.report.conftest import SAMPLES, needs_shared
 
 
 def test_domain_example_row_run() -> None:
@@ -62,3 +68,38 @@ def test_blank_cells_lost_in_the_run() -> None:
     assert sum_splits("33", [6]) == []  # without blanks there is no split
     # a zero is never a part in blank mode; a blank row is all empty
     assert [values(s) for s in sum_splits("", [6], blanks=True)] == [[None] * 7]
+
+
+def _huaian_rows() -> tuple[Template, dict[str, list[Vec]]]:
+    """Every table-三 row of the 淮安 truth as a single candidate."""
+    truth = json.loads((SAMPLES / "huaian_2024.truth.json").read_text("utf-8"))
+    t = TEMPLATES[ReportFormat.V2021]
+    cols = [c.key for c in APPLICANT_COLUMNS]
+    return t, {r: [vec([truth["applications"][r][c] for c in cols])] for r in t.application_keys}
+
+
+@needs_shared
+def test_column_identities_pick_the_true_split() -> None:
+    t, rows = _huaian_rows()
+    # the README's case: 2.没有现成信息需要另行制作 "110000011" is 11|0|0|0|0|0|11 or 1|10|0|0|0|0|11
+    rows["unable_needs_creation"] = [(1, 10, 0, 0, 0, 0, 11), (11, 0, 0, 0, 0, 0, 11)]
+    alive = column_filter(t, rows)
+    assert alive is not None and alive["unable_needs_creation"] == {1}
+    # two rows whose swaps cancel out stay ambiguous: both readings kept
+    rows["unable_needs_creation"] = [(11, 0, 0, 0, 0, 0, 11)]
+    rows["granted"] = [rows["granted"][0], (1287, 22, 0, 0, 50, 3, 1362)]
+    rows["partially_granted"] = [rows["partially_granted"][0], (448, 6, 0, 0, 0, 0, 454)]
+    alive = column_filter(t, rows)
+    assert alive is not None and alive["granted"] == {0, 1} and alive["partially_granted"] == {0, 1}
+    # no reading adds up: None (the caller flags the rows)
+    rows["granted"] = [(1, 0, 0, 0, 0, 0, 1)]
+    assert column_filter(t, rows) is None
+
+
+def test_interleavings_of_table4_in_reading_order() -> None:
+    raw = [72, 64, 178, 37, 12, 1, 1, 6, 351, 13, 4, 8, 1, 26, 20]  # huaian_2024_raw.txt
+    orders = interleavings(raw)
+    readings = [[raw[i] for i in o] for o in orders]
+    assert len({tuple(r) for r in readings}) == len(readings) > 1
+    assert readings[0] == [72, 64, 178, 37, 351, 13, 4, 8, 1, 26, 12, 1, 1, 6, 20]
+    assert all(sum(r[g * 5 : g * 5 + 4]) == r[g * 5 + 4] for r in readings for g in range(3))
