@@ -11,9 +11,12 @@ picked silently. Rows not found are listed in `missing`.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from opencc import OpenCC
 
 from report.cells import clean, parse_number
 from report.document import Grid
@@ -594,6 +597,20 @@ def _better(a: _Part, b: _Part) -> _Part:
     return a if a.found() >= b.found() else b
 
 
+# characters only Traditional Chinese uses, common in the template's labels
+_TRADITIONAL = re.compile(r"[規範處請與國開關據結轉務許罰強費數總計訴訟複議審]")
+
+
+@functools.cache
+def _t2s() -> OpenCC:
+    return OpenCC("t2s")
+
+
+def _simplified(text: str) -> str:
+    """Traditional → Simplified, for callers that did not normalise (the labels are Simplified)."""
+    return str(_t2s().convert(text)) if _TRADITIONAL.search(text) else text
+
+
 def read_tables(text: str, fmt: ReportFormat | str, grids: list[Grid] | None = None) -> TableReadings:
     """Read tables 二/三/四 of a report in format `fmt` from its text and/or extracted grids.
 
@@ -604,8 +621,10 @@ def read_tables(text: str, fmt: ReportFormat | str, grids: list[Grid] | None = N
     if fmt not in TEMPLATES:
         return TableReadings(missing=list(sections))
     t = template(fmt)
-    parts = _read_stream(tokenize_text(text), t) if text.strip() else None
+    parts = _read_stream(tokenize_text(_simplified(text)), t) if text.strip() else None
     if grids:
+        if any(_TRADITIONAL.search(c.text) for g in grids for row in g.rows for c in row):
+            grids = [Grid.from_texts([[_simplified(c.text) for c in row] for row in g.rows]) for g in grids]
         from_grids = _read_stream(tokenize_grids(grids), t)
         parts = {k: _better(from_grids[k], parts[k]) for k in sections} if parts else from_grids
     out = TableReadings()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import opencc
+import pytest
 
 from report.readings import TableReadings
 from report.tables import read_tables
@@ -110,8 +111,9 @@ def test_pypdf_fragment_label_and_numbers_on_one_line() -> None:
 
 
 @needs_shared
-def test_trial_traditional_mirror() -> None:
-    r = _read("wuhan_sthjj_2020_trial_traditional_excerpt.txt", "2019-trial", simplify=True)
+@pytest.mark.parametrize("simplify", [True, False], ids=["normalised", "as-is"])
+def test_trial_traditional_mirror(simplify: bool) -> None:
+    r = _read("wuhan_sthjj_2020_trial_traditional_excerpt.txt", "2019-trial", simplify=simplify)
     assert _t2(r, "regulations", ["new_made", "new_published", "total_published"]) == [0, 0, 0]
     # 规范性檔案 (文件→檔案 mis-conversion); the extra row 其他主动公开档案 (186/86/255) is not it
     assert _t2(r, "normative_documents", ["new_made", "new_published", "total_published"]) == [2, 2, 19]
