@@ -41,6 +41,8 @@ class Token:
 
 _MD_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
 _WIDE_GAP = re.compile(r"\s{2,}|\u3000")
+# this many space-separated numbers on one line make it a flattened table, not prose or one row
+_SPACED_RUN = 8
 
 
 def _cell_tokens(part: str, line: int, source: CellSource, confidence: float | None) -> list[Token]:
@@ -100,7 +102,12 @@ def tokenize_text(text: str) -> list[Token]:
                 else:
                     out += _cell_tokens(p, n, CellSource.LAYOUT, None)
             continue
-        for p in _WIDE_GAP.split(s):
+        parts = _WIDE_GAP.split(s)
+        if len(parts) == 1 and sum(1 for x in s.split() if is_value(x)) >= _SPACED_RUN:
+            # a table flattened with single spaces between cells ("规章 1 0 11 行政规范性文件 8 26 66"):
+            # every space separates cells (labels are matched with spaces removed anyway)
+            parts = s.split()
+        for p in parts:
             if p.strip():
                 out += _cell_tokens(p, n, CellSource.LAYOUT, None)
     lines = text.split("\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from report.cells import parse_number
@@ -167,3 +168,20 @@ def test_a_run_broken_by_unknown_text_is_missing_not_guessed() -> None:
     ambiguous = {f for a in r.ambiguities for f in a.fields}
     for key, cell in r.cells.items():  # everything else: right, or flagged as ambiguous
         assert same(cell.value, want[key]) or key in ambiguous, key
+
+
+@needs_shared
+def test_tables_flattened_with_single_spaces() -> None:
+    # a crawler that joins cells with one space: each table is one long line
+    path = SAMPLES / "synthetic_huaian_2024_cells.txt"
+    truth = truth_for(path)
+    text = path.read_text("utf-8")
+    starts = ("二、主动公开", "三、收到和处理", "四、政府信息公开行政复议", "五、存在")
+    heads = [text.index(h) for h in starts]
+    out = text[: heads[0]]
+    for a, b in itertools.pairwise(heads):
+        head, _, body = text[a:b].partition("\n")
+        out += head + "\n" + " ".join(body.split()) + "\n"
+    out += text[heads[-1] :]
+    assert out.count("\n") < text.count("\n") - 200
+    assert wrong_cells(read_tables(out, "2021"), truth, allow_ambiguous=False) == []
