@@ -15,8 +15,8 @@ FOOTER = re.compile(r"^[-−—–]\s*\d{1,3}\s*[-−—–]$")
 
 
 def clean(text: str) -> str:
-    """NFKC and no whitespace at all: how labels and cells are compared."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+    """NFKC, no whitespace and no markdown emphasis ("**规章**"): how labels and cells are compared."""
+    return re.sub(r"[\s*`]+", "", unicodedata.normalize("NFKC", text))
 
 
 def is_placeholder(text: str) -> bool:

@@ -185,3 +185,12 @@ def test_tables_flattened_with_single_spaces() -> None:
     out += text[heads[-1] :]
     assert out.count("\n") < text.count("\n") - 200
     assert wrong_cells(read_tables(out, "2021"), truth, allow_ambiguous=False) == []
+
+
+@needs_shared
+def test_markdown_emphasis_in_cells() -> None:
+    path = SAMPLES / "synthetic_001_pipes.txt"
+    truth = truth_for(path)
+    text = re.sub(r"\| ([^|\n]+?) (?=\|)", r"| **\1** ", path.read_text("utf-8"))
+    assert "**规章**" in text and "**0**" in text
+    assert wrong_cells(read_tables(text, "2021"), truth, allow_ambiguous=False) == []
