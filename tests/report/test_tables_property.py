@@ -126,3 +126,27 @@ def test_rendered_pdf_text_reads_back_or_is_missing(cache: Path, fmt: str, seed:
         ambiguous = {f for a in readings.ambiguities for f in a.fields}
         for key, cell in readings.cells.items():
             assert key in ambiguous or cell.value == want[key], (args, key)
+
+
+_PIECES = [
+    "规章", "行政规范性文件", "行政许可", "行政处罚", "行政事业性收费", "第二十条", "信息内容",
+    "三、收到和处理政府信息公开申请情况", "一、本年新收政府信息公开申请数量", "（一）予以公开", "部分公开",
+    "1.属于国家秘密", "不掌握", "另行制作", "3.其他", "（七）总计", "四、结转下年度继续办理",
+    "四、政府信息公开行政复议、行政诉讼情况", "结果维持", "总计", "五、存在的主要问题",
+    "0", "1", "12", "305", "96171.6", "-8", "/", "—", "无", " | ", "\t", "\n", "\n\n", "  ", " ", "-4-",
+]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=120), fmt=st.sampled_from(FORMATS))
+def test_any_text_gives_readings_of_template_cells(pieces: list[str], fmt: str) -> None:
+    from report.template import all_keys
+
+    readings = read_tables("".join(pieces), fmt)
+    keys = set(all_keys(fmt))
+    assert set(readings.cells) <= keys
+    for amb in readings.ambiguities:
+        assert set(amb.fields) <= keys and amb.candidates and 0 <= amb.chosen < len(amb.candidates)
+        assert all(len(c) == len(amb.fields) for c in amb.candidates)
+    for key, cell in readings.cells.items():
+        assert cell.value is None or isinstance(cell.value, int | float), key
