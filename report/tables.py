@@ -38,10 +38,12 @@ from report.template import (
 )
 from report.tokens import Strength, Token, tokenize_grids, tokenize_text
 
-_H2 = re.compile(r"二[、.,]?主动公开政府信息")
-_H3 = re.compile(r"三[、.,]?收到和处理政府信息公开申请")
-_H4 = re.compile(r"四[、.,]?政府信息公开行政(?:法)?复议")
-_H5 = re.compile(r"五[、.,]?存在的主要问题")
+# section headings, with the variants seen in the wild ("2、…", "四、因政府信息公开工作被申请行政复议…",
+# "五、政府信息公开工作存在的主要问题…", the typo 行政法复议)
+_H2 = re.compile(r"(?:二[、.,]?|2[、.,])\S{0,6}?主动公开政府信息")
+_H3 = re.compile(r"(?:三[、.,]?|3[、.,])\S{0,6}?收到和处理政府信息公开申请")
+_H4 = re.compile(r"(?:四[、.,]?|4[、.,])\S{0,4}?政府信息公开\S{0,8}?行政(?:法)?复议")
+_H5 = re.compile(r"(?:五[、.,]?|5[、.,])\S{0,12}?存在的?主要问题")
 _T2_HEAD = ("第二十条", "信息内容")
 _T3_HEAD = ("勾稽关系", "申请人情况", "自然人")
 _T3_FIRST = ("本年新收", "勾稽关系")
@@ -526,6 +528,9 @@ def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
     # glued: the 15 numbers as one run after the header words
     ti = s.token_at(start) if s.text_idx else 0
     m = RUN_CHARS.search(s.text, start, hi)
+    if m and m.end() == hi and RUN_CHARS.match(s.text, hi):
+        part.missing.append(REVIEW_SECTION)  # the run goes on past the next heading: cut wrongly
+        return part
     if m and s.token_at(m.start()) == ti and (re.search(r"\d", m.group()) or len(m.group()) == _N_REV):
         run = m.group()
         cands = sum_splits(run, _SHAPE4) or sum_splits(run, _SHAPE4, blanks=True)

@@ -194,3 +194,25 @@ def test_markdown_emphasis_in_cells() -> None:
     text = re.sub(r"\| ([^|\n]+?) (?=\|)", r"| **\1** ", path.read_text("utf-8"))
     assert "**规章**" in text and "**0**" in text
     assert wrong_cells(read_tables(text, "2021"), truth, allow_ambiguous=False) == []
+
+
+@needs_shared
+def test_heading_variants() -> None:
+    path = SAMPLES / "synthetic_huaian_2024_cells.txt"
+    truth = truth_for(path)
+    text = path.read_text("utf-8")
+    for old, new in [
+        ("二、主动公开政府信息情况", "2、主动公开政府信息情况"),
+        ("四、政府信息公开行政复议、行政诉讼情况", "四、因政府信息公开工作被申请行政复议和提起行政诉讼情况"),
+        ("五、存在的主要问题及改进情况", "五、政府信息公开工作存在的主要问题及改进情况\n2024\n12"),
+    ]:
+        assert old in text
+        text = text.replace(old, new)
+    r = read_tables(text, "2021")
+    assert wrong_cells(r, truth, allow_ambiguous=False) == []
+    # one cell per line, ten of them blank: the numbers after heading 五 are not table 四's cells
+    cut = text.replace("\n".join(["13", "4", "8", "1", "26", "12", "1", "1", "6", "20"]), "\n" * 9)
+    assert cut != text
+    r = read_tables(cut, "2021")
+    got = [r.cells[k].value for k in all_keys("2021") if k.startswith("review_litigation.")]
+    assert got == [72, 64, 178, 37, 351] + [None] * 10
