@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,12 @@ class _Row:
     cells: list[Token] | None = None  # separated cells, fitted to len(keys)
     run: str | None = None  # glued run
     candidates: list[list[str]] = field(default_factory=list)  # splits of the run
+    # where blank cells left no trace (spaced layouts): every order-keeping placement of the printed
+    # values that adds up; used like the blank-cell splits of a glued run
+    placements: list[list[str]] | None = None
+    printed_tokens: list[Token] = field(default_factory=list)
+    printed: int = 0  # numbers printed after the label
+    inline: bool = False  # some of them on the label's own line (a layout row, not reading order)
     by_identity: bool = True  # candidates satisfy the row identity (else: free splits)
     end: int = 0  # joined offset where the next row's search starts
 
@@ -288,8 +295,32 @@ def _read_row(
         return row
     row.end = s.start[ti] + len(s.tokens[ti].text)
     hi_tok = s.first_token_from(hi)
-    row.cells = _fit(_collect(s, ti, hi_tok, stop_keys), len(keys))
+    seq = _collect(s, ti, hi_tok, stop_keys)
+    row.cells = _fit(seq, len(keys))
+    printed = [t for t in seq if t.strength == Strength.HARD]
+    row.printed = len(printed)
+    row.inline = any(t.line == s.tokens[ti].line for t in printed)
+    row.printed_tokens = printed
     return row
+
+
+def placements(raws: Sequence[str], shape: Sequence[int]) -> list[list[str]]:
+    """Every way to put the printed values, in order, into the cells of groups of parts + total
+    (shape as for sum_splits) with the other cells blank, such that every group adds up."""
+    width = sum(k + 1 for k in shape)
+    out: list[list[str]] = []
+    for where in itertools.combinations(range(width), len(raws)):
+        cells = [""] * width
+        for i, raw in zip(where, raws, strict=True):
+            cells[i] = raw
+        vals = [parse_number(c) for c in cells]
+        pos, ok = 0, True
+        for k in shape:
+            ok = ok and row_ok(vals[pos : pos + k + 1])
+            pos += k + 1
+        if ok:
+            out.append(cells)
+    return out
 
 
 # ----------------------------------------------------------------------------- results
@@ -443,6 +474,21 @@ def _read_t3(s: _Stream, t: Template, lo: int, hi: int) -> tuple[_Part, int | No
                 part.set_tokens([app_key(r.key, c) for c in _COLS], toks)
             return part, last_end
 
+    # a spaced layout (pdftotext -layout) prints a row's numbers on its label's line; there a
+    # label with no numbers at all is a row of blank cells. (In reading order it is not: the
+    # numbers may come elsewhere.)
+    found = [g for g in got_rows.values() if g.printed]
+    if found and sum(g.inline for g in found) * 2 > len(found):
+        for g in got_rows.values():
+            if g.cells is not None or g.run is not None:
+                continue
+            printed = g.printed_tokens
+            if not printed:
+                g.run, g.placements = "", [[""] * _N_APP]
+            elif len(printed) < _N_APP and all(t.spaced and t.raw for t in printed):
+                # blank cells left no trace: every placement of the printed numbers that adds up
+                g.run = " ".join(t.raw for t in printed)
+                g.placements = placements([t.raw for t in printed], [_N_APP - 1])
     glued: dict[str, _Row] = {}
     for r in rows:
         got = got_rows.get(r.key)
@@ -473,6 +519,10 @@ def _sequence_reading(s: _Stream, t: Template, lo: int, hi: int) -> list[list[To
     return chunks
 
 
+def _blank_splits(r: _Row) -> list[list[str]]:
+    return sum_splits(r.run or "", [_N_APP - 1], blanks=True)
+
+
 def _resolve_glued_t3(part: _Part, t: Template, glued: dict[str, _Row]) -> None:
     """Choose among the row splits with the column identities (balance, outcomes): first reading
     the runs as printed with every cell present, then as a table that prints zero as blank."""
@@ -485,7 +535,7 @@ def _resolve_glued_t3(part: _Part, t: Template, glued: dict[str, _Row]) -> None:
         splits: dict[str, list[list[str]]] = {}
         for k, r in glued.items():
             if blanks:
-                splits[k] = sum_splits(r.run or "", [_N_APP - 1], blanks=True)
+                splits[k] = r.placements if r.placements is not None else _blank_splits(r)
             else:
                 splits[k] = r.candidates if r.by_identity else []
         if any(not v for v in splits.values()):
@@ -503,8 +553,8 @@ def _resolve_glued_t3(part: _Part, t: Template, glued: dict[str, _Row]) -> None:
         return
     # nothing satisfies the column identities: keep each row's own best reading, flag the rest
     for r in glued.values():
-        cands_r = r.candidates or sum_splits(r.run or "", [_N_APP - 1], blanks=True)
-        if not cands_r:
+        cands_r = r.candidates or (r.placements if r.placements is not None else _blank_splits(r))
+        if not cands_r and r.placements is None:
             cands_r = free_splits(r.run or "", _N_APP, limit=_MAX_FREE)
         if not cands_r:
             part.missing.append(f"{APPLICATION_SECTION}.{r.keys[0].split('.')[1]}")
@@ -558,6 +608,18 @@ def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
             last_label = len(seq)
     cells = _fit(seq, _N_REV) or _fit(seq[last_label:], _N_REV)
     if cells is None:
+        printed = [t for t in seq if t.strength == Strength.HARD]
+        inline = len({t.line for t in printed}) < len(printed)  # a layout row, not reading order
+        if 0 < len(printed) < _N_REV and inline and all(t.spaced and t.raw for t in printed):
+            # a spaced layout with blank cells: where the printed numbers sit is for the group
+            # totals to say
+            run = " ".join(t.raw for t in printed)
+            cands = placements([t.raw for t in printed], _SHAPE4)
+            if cands:
+                part.set_pieces(_REV_KEYS, cands[0])
+                if len(cands) > 1:
+                    part.ambiguities.append(_ambiguity(_REV_KEYS, run, cands, 0))
+                return part
         part.missing.append(REVIEW_SECTION)
         return part
     vals = [parse_number(c.raw) for c in cells]

@@ -8,8 +8,10 @@ returns `readings.TableReadings` unchanged in shape; identities for the checks c
 `identities(fmt)` below (each is "sum(lhs) == sum(rhs)" over dotted canonical keys).
 
 Label matching is done on whitespace-free, NFKC-normalised text: `match` entries are substrings
-distinctive enough to name a row on their own; `prefix` is the item number printed before the label
-("1.", "（一）", "一、") which a glued run may have fused with the previous row's last number.
+distinctive enough to name a row on their own (including the label's opening words, which survive
+when a PDF wraps the label and prints the row's numbers between its lines); `prefix` is the item
+number printed before the label ("1.", "（一）", "一、") which a glued run may have fused with the
+previous row's last number.
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ _DENIED = (
         "2.",
         "result",
         _G3,
-        ("法律行政法规禁止", "行政法规禁止", "禁止公开"),
+        ("法律行政法规禁止", "行政法规禁止", "禁止公开", "其他法律"),
     ),
     ApplicationRow(
         "denied_security_stability",
@@ -204,11 +206,22 @@ _DENIED = (
         ("三安全一稳定", "三安全", "一稳定"),
     ),
     ApplicationRow(
-        "denied_third_party_rights", "保护第三方合法权益", "4.", "result", _G3, ("第三方合法权益", "第三方")
+        "denied_third_party_rights",
+        "保护第三方合法权益",
+        "4.",
+        "result",
+        _G3,
+        ("第三方合法权益", "第三方", "保护第三"),
     ),
-    ApplicationRow("denied_internal_affairs", "属于三类内部事务信息", "5.", "result", _G3, ("内部事务",)),
-    ApplicationRow("denied_process_information", "属于四类过程性信息", "6.", "result", _G3, ("过程性",)),
-    ApplicationRow("denied_law_enforcement_files", "属于行政执法案卷", "7.", "result", _G3, ("执法案卷",)),
+    ApplicationRow(
+        "denied_internal_affairs", "属于三类内部事务信息", "5.", "result", _G3, ("内部事务", "三类内部")
+    ),
+    ApplicationRow(
+        "denied_process_information", "属于四类过程性信息", "6.", "result", _G3, ("过程性", "四类过程")
+    ),
+    ApplicationRow(
+        "denied_law_enforcement_files", "属于行政执法案卷", "7.", "result", _G3, ("执法案卷", "行政执法")
+    ),
     ApplicationRow("denied_administrative_query", "属于行政查询事项", "8.", "result", _G3, ("行政查询",)),
 )
 _UNABLE = (
@@ -217,7 +230,12 @@ _UNABLE = (
         "unable_needs_creation", "没有现成信息需要另行制作", "2.", "result", _G4, ("另行制作", "没有现成")
     ),
     ApplicationRow(
-        "unable_unclear", "补正后申请内容仍不明确", "3.", "result", _G4, ("仍不明确", "内容不明确")
+        "unable_unclear",
+        "补正后申请内容仍不明确",
+        "3.",
+        "result",
+        _G4,
+        ("仍不明确", "内容不明确", "补正后申请"),
     ),
 )
 _NOT_PROCESSED = (
@@ -231,16 +249,23 @@ _NOT_PROCESSED = (
     ),
     ApplicationRow("not_processed_duplicate", "重复申请", "2.", "result", _G5, ("重复申请",)),
     ApplicationRow(
-        "not_processed_publication", "要求提供公开出版物", "3.", "result", _G5, ("公开出版物", "出版物")
+        "not_processed_publication",
+        "要求提供公开出版物",
+        "3.",
+        "result",
+        _G5,
+        ("公开出版物", "出版物", "要求提供公开"),
     ),
-    ApplicationRow("not_processed_excessive", "无正当理由大量反复申请", "4.", "result", _G5, ("大量反复",)),
+    ApplicationRow(
+        "not_processed_excessive", "无正当理由大量反复申请", "4.", "result", _G5, ("大量反复", "理由大量")
+    ),
     ApplicationRow(
         "not_processed_confirmation",
         "要求行政机关确认或重新出具已获取信息",
         "5.",
         "result",
         _G5,
-        ("重新出具", "确认或重新"),
+        ("重新出具", "确认或重新", "要求行政机关确认"),
     ),
 )
 _OTHER_2021 = (
@@ -250,7 +275,7 @@ _OTHER_2021 = (
         "1.",
         "result",
         _G6,
-        ("逾期不补正", "不补正"),
+        ("逾期不补正", "不补正", "正当理由逾期"),
     ),
     ApplicationRow(
         "other_unpaid_fee",
@@ -258,7 +283,7 @@ _OTHER_2021 = (
         "2.",
         "result",
         _G6,
-        ("缴纳费用", "收费通知"),
+        ("缴纳费用", "收费通知", "逾期未按"),
     ),
     # "其他" alone is also a column header: the reader only accepts this right after other_unpaid_fee
     ApplicationRow("other_other", "其他", "3.", "result", _G6, ("3.其他", "其他")),

@@ -108,8 +108,8 @@ def test_grids_read_back_exactly(cache: Path, fmt: str, seed: int, repeat: bool,
 @pytest.mark.parametrize(("fmt", "seed"), [("2021", 1), ("2021", 4), ("2019-trial", 1), ("2019-trial", 3)])
 def test_rendered_pdf_text_reads_back_or_is_missing(cache: Path, fmt: str, seed: int) -> None:
     """A PDF of the truth (render_pdf.py), as `pdftotext -layout` and in reading order: every cell
-    exact when nothing is blank; with blank cells (invisible in PDF text) a row may be missing or
-    flagged, but never wrong."""
+    exact when nothing is blank; with blank cells (invisible in PDF text) a cell may be flagged
+    ambiguous (the truth among the candidates) or, in reading order, missing, but never wrong."""
     path, truth = _truth(cache, fmt, seed)
     pdf = cache / f"{path.stem}.pdf"
     if not pdf.exists():
@@ -122,10 +122,10 @@ def test_rendered_pdf_text_reads_back_or_is_missing(cache: Path, fmt: str, seed:
             assert wrong_cells(readings, truth, allow_ambiguous=not args) == [], args
             assert readings.missing == []
             continue
-        want = numeric_truth(truth)
-        ambiguous = {f for a in readings.ambiguities for f in a.fields}
-        for key, cell in readings.cells.items():
-            assert key in ambiguous or cell.value == want[key], (args, key)
+        # every reading is right or has the truth among its candidates
+        assert [w for w in wrong_cells(readings, truth, allow_ambiguous=True) if "not read" not in w] == []
+        if args:  # -layout prints a row on a line: blank cells are placed by the identities
+            assert readings.missing == []
 
 
 _PIECES = [
