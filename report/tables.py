@@ -195,6 +195,10 @@ _HEADER_WORDS = frozenset(
 )
 
 
+def _guessed_blanks(cells: list[Token]) -> bool:
+    return any(t.strength == Strength.LINE for t in cells)
+
+
 def _collect(s: _Stream, after: int, hi_tok: int, stop_keys: Sequence[str]) -> list[Token]:
     """The value cells after token `after`, up to the next label once values have started (or a
     label naming a later row / block, before they start)."""
@@ -297,6 +301,13 @@ def _read_row(
     hi_tok = s.first_token_from(hi)
     seq = _collect(s, ti, hi_tok, stop_keys)
     row.cells = _fit(seq, len(keys))
+    if (
+        row.cells
+        and row_sum
+        and _guessed_blanks(row.cells)
+        and not row_ok([parse_number(c.raw) for c in row.cells])
+    ):
+        row.cells = None  # empty lines taken for cells, and the row does not add up: they were not
     printed = [t for t in seq if t.strength == Strength.HARD]
     row.printed = len(printed)
     row.inline = any(t.line == s.tokens[ti].line for t in printed)
@@ -607,6 +618,8 @@ def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
         else:
             last_label = len(seq)
     cells = _fit(seq, _N_REV) or _fit(seq[last_label:], _N_REV)
+    if cells and _guessed_blanks(cells) and not groups_ok([parse_number(c.raw) for c in cells]):
+        cells = None
     if cells is None:
         printed = [t for t in seq if t.strength == Strength.HARD]
         inline = len({t.line for t in printed}) < len(printed)  # a layout row, not reading order
