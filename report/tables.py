@@ -315,6 +315,48 @@ def _read_row(
     return row
 
 
+def _column_centres(rows: list[_Row]) -> dict[str, list[float]]:
+    """Where table 三's seven columns are printed in a spaced layout, per row: rows are grouped by
+    where their total (always the last number) sits, since a table continued on the next page may
+    be laid out anew; a group's columns are spread evenly from its leftmost first number to its
+    total, or taken from its rows that print all seven."""
+    groups: list[list[_Row]] = []
+    for g in sorted(rows, key=lambda g: g.printed_tokens[-1].col or 0):
+        last = g.printed_tokens[-1].col
+        if last is None:
+            continue
+        if groups and abs((groups[-1][-1].printed_tokens[-1].col or 0) - last) <= 1.5:
+            groups[-1].append(g)
+        else:
+            groups.append([g])
+    out: dict[str, list[float]] = {}
+    for group in groups:
+        full = [[t.col for t in g.printed_tokens if t.col is not None] for g in group]
+        full = [row for row in full if len(row) == _N_APP]
+        if full:
+            centres = [sorted(row[j] for row in full)[len(full) // 2] for j in range(_N_APP)]
+        else:
+            firsts = [g.printed_tokens[0].col for g in group if len(g.printed_tokens) >= 2]
+            left = min((c for c in firsts if c is not None), default=None)
+            right = group[0].printed_tokens[-1].col
+            if left is None or right is None or right <= left:
+                continue
+            centres = [left + j * (right - left) / (_N_APP - 1) for j in range(_N_APP)]
+        for g in group:
+            out[g.keys[0]] = centres
+    return out
+
+
+def _by_position(cands: list[list[str]], printed: list[Token], centres: list[float]) -> list[list[str]]:
+    """Placements ordered by how far their numbers sit from their columns' centres (stable)."""
+
+    def cost(cells: list[str]) -> float:
+        where = [j for j, c in enumerate(cells) if c]
+        return sum(abs((t.col or 0) - centres[j]) for t, j in zip(printed, where, strict=True))
+
+    return sorted(cands, key=cost)
+
+
 def placements(raws: Sequence[str], shape: Sequence[int]) -> list[list[str]]:
     """Every way to put the printed values, in order, into the cells of groups of parts + total
     (shape as for sum_splits) with the other cells blank, such that every group adds up."""
@@ -490,6 +532,7 @@ def _read_t3(s: _Stream, t: Template, lo: int, hi: int) -> tuple[_Part, int | No
     # numbers may come elsewhere.)
     found = [g for g in got_rows.values() if g.printed]
     if found and sum(g.inline for g in found) * 2 > len(found):
+        centres = _column_centres(found)
         for g in got_rows.values():
             if g.cells is not None or g.run is not None:
                 continue
@@ -497,9 +540,12 @@ def _read_t3(s: _Stream, t: Template, lo: int, hi: int) -> tuple[_Part, int | No
             if not printed:
                 g.run, g.placements = "", [[""] * _N_APP]
             elif len(printed) < _N_APP and all(t.spaced and t.raw for t in printed):
-                # blank cells left no trace: every placement of the printed numbers that adds up
+                # blank cells left no trace: every placement of the printed numbers that adds up,
+                # nearest the columns where they are printed first
                 g.run = " ".join(t.raw for t in printed)
-                g.placements = placements([t.raw for t in printed], [_N_APP - 1])
+                cands = placements([t.raw for t in printed], [_N_APP - 1])
+                row_centres = centres.get(g.keys[0])
+                g.placements = _by_position(cands, printed, row_centres) if row_centres else cands
     glued: dict[str, _Row] = {}
     for r in rows:
         got = got_rows.get(r.key)
@@ -557,7 +603,7 @@ def _resolve_glued_t3(part: _Part, t: Template, glued: dict[str, _Row]) -> None:
         if alive is None:
             continue
         for k, r in glued.items():
-            kept = [splits[k][i] for i in sorted(alive[k])]
+            kept = [splits[k][i] for i in sorted(alive[k])]  # in order of plausibility
             part.set_pieces(r.keys, kept[0])
             if len(kept) > 1:
                 part.ambiguities.append(_ambiguity(r.keys, r.run or "", kept, 0))

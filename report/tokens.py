@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from report.cells import FOOTER, clean, is_value
@@ -37,6 +37,9 @@ class Token:
     strength: Strength = Strength.HARD
     source: CellSource = CellSource.LAYOUT
     confidence: float | None = None
+    # separated from its neighbours by spaces only (pdftotext, pypdf): a blank cell leaves no trace
+    spaced: bool = False
+    col: float | None = None  # a spaced value's centre, in characters from the line's start
 
 
 _MD_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
@@ -107,9 +110,16 @@ def tokenize_text(text: str) -> list[Token]:
             # a table flattened with single spaces between cells ("规章 1 0 11 行政规范性文件 8 26 66"):
             # every space separates cells (labels are matched with spaces removed anyway)
             parts = s.split()
+        at = 0  # where each value is printed (its centre column): pdftotext -layout keeps columns
         for p in parts:
             if p.strip():
-                out += _cell_tokens(p, n, CellSource.LAYOUT, None)
+                for t in _cell_tokens(p, n, CellSource.LAYOUT, None):
+                    col = None
+                    if t.is_value and t.raw:
+                        i = line.find(t.raw, at)
+                        if i >= 0:
+                            at, col = i + len(t.raw), i + len(t.raw) / 2
+                    out.append(replace(t, spaced=True, col=col))
     lines = text.split("\n")
     filled = [i for i, x in enumerate(lines) if x.strip()]
     spaced = sum(1 for i in filled if i + 1 < len(lines) and not lines[i + 1].strip())

@@ -216,3 +216,24 @@ def test_heading_variants() -> None:
     r = read_tables(cut, "2021")
     got = [r.cells[k].value for k in all_keys("2021") if k.startswith("review_litigation.")]
     assert got == [72, 64, 178, 37, 351] + [None] * 10
+
+
+@needs_shared
+def test_pdf_layout_with_blank_zeros() -> None:
+    # pdftotext -layout of a table printing zero as blank: the blanks leave no trace, the numbers
+    # keep their columns. Each row's placements are flagged; the most plausible (by the columns the
+    # numbers are printed in) is the right one.
+    path = SAMPLES / "huaian_2024_layout.txt"
+    truth = truth_for(path)
+    for row in truth["applications"].values():
+        for col, v in row.items():
+            row[col] = None if v == 0 else v
+    text = path.read_text("utf-8")
+    a, b = text.index("一、本年新收"), text.index("四、政府信息公开行政复议")
+    blanked = text[:a] + re.sub(r"(?<=\s)0(?=\s)", " ", text[a:b]) + text[b:]
+    assert blanked.count(" 0 ") < text.count(" 0 ")
+    r = read_tables(blanked, "2021")
+    assert wrong_cells(r, truth, allow_ambiguous=True) == [] and r.missing == []
+    assert r.ambiguities  # "2 … 2" could be any column's: flagged
+    want = numeric_truth(truth)
+    assert [k for k in all_keys("2021") if not same(r.cells[k].value, want[k])] == []
