@@ -152,8 +152,7 @@ class _Row:
     # where blank cells left no trace (spaced layouts): every order-keeping placement of the printed
     # values that adds up; used like the blank-cell splits of a glued run
     placements: list[list[str]] | None = None
-    printed_tokens: list[Token] = field(default_factory=list)
-    printed: int = 0  # numbers printed after the label
+    printed_tokens: list[Token] = field(default_factory=list)  # the cells printed after the label
     inline: bool = False  # some of them on the label's own line (a layout row, not reading order)
     by_identity: bool = True  # candidates satisfy the row identity (else: free splits)
     end: int = 0  # joined offset where the next row's search starts
@@ -221,7 +220,7 @@ def _collect(s: _Stream, after: int, hi_tok: int, stop_keys: Sequence[str]) -> l
     return seq
 
 
-BROKEN_RUN = "\x00"
+_BROKEN_RUN = "\x00"
 
 
 def _glued_run(s: _Stream, match_end: int, stop_keys: Sequence[str]) -> str | None:
@@ -242,7 +241,7 @@ def _glued_run(s: _Stream, match_end: int, stop_keys: Sequence[str]) -> str | No
     if re.search(r"\d", re.sub(r"\d[.、]\D*$", "", tail)):  # the next label's item number is fine
         # more digits before the next label: something unknown broke the run; guessing from part
         # of it would be a silent error
-        return BROKEN_RUN
+        return _BROKEN_RUN
     run = m.group()
     nxt = rest[m.end() : m.end() + 1]
     # the next label's item number ("2." / "2、") is glued onto the run's end
@@ -272,7 +271,7 @@ def _read_row(
     row = _Row(keys)
     run = _glued_run(s, mend, stop_keys)
     ti = s.token_at(mend - 1)
-    if run == BROKEN_RUN:
+    if run == _BROKEN_RUN:
         row.end = mend
         return row  # neither cells nor a run: reported missing
     if run is not None:
@@ -308,10 +307,8 @@ def _read_row(
         and not row_ok([parse_number(c.raw) for c in row.cells])
     ):
         row.cells = None  # empty lines taken for cells, and the row does not add up: they were not
-    printed = [t for t in seq if t.strength == Strength.HARD]
-    row.printed = len(printed)
-    row.inline = any(t.line == s.tokens[ti].line for t in printed)
-    row.printed_tokens = printed
+    row.printed_tokens = [t for t in seq if t.strength == Strength.HARD]
+    row.inline = any(t.line == s.tokens[ti].line for t in row.printed_tokens)
     return row
 
 
@@ -530,7 +527,7 @@ def _read_t3(s: _Stream, t: Template, lo: int, hi: int) -> tuple[_Part, int | No
     # a spaced layout (pdftotext -layout) prints a row's numbers on its label's line; there a
     # label with no numbers at all is a row of blank cells. (In reading order it is not: the
     # numbers may come elsewhere.)
-    found = [g for g in got_rows.values() if g.printed]
+    found = [g for g in got_rows.values() if g.printed_tokens]
     if found and sum(g.inline for g in found) * 2 > len(found):
         centres = _column_centres(found)
         for g in got_rows.values():
