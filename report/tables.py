@@ -4,8 +4,17 @@ How: the text becomes a token stream (report.tokens); each table's region is fou
 heading or, failing that, by its own labels; each template row is anchored on its label (fuzzy keys
 from report.template, searched in template order) and takes the value cells that follow it. Where a
 crawler glued the cells together the row's digit run is split by report.glued and the hard
-identities choose among the splits; what they cannot decide is returned as an `Ambiguity`, never
-picked silently. Rows not found are listed in `missing`.
+identities choose among the splits (report.resolve); what they cannot decide is returned as an
+`Ambiguity`, never picked silently. Rows not found are listed in `missing`.
+
+Layouts: pipes (ragged rows, colspan runs of empty cells), tabs, markdown, one cell per line (with or
+without blank lines, with "|" lines), `pdftotext -layout` (wrapped labels, footers, blank cells
+placed by the identities and ranked by printed column), pdftotext reading order (numbers away from
+their labels: accepted in table order only when every row adds up), crawler-flattened runs (with or
+without placeholders for blank cells), single-space flattened tables, grids (ruling lines, OCR, HTML).
+
+What is never done: taking the first n of too many numbers, filling a row from part of a broken run,
+or reading cut-off rows; those rows are `missing` instead.
 """
 
 from __future__ import annotations
