@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -123,14 +124,65 @@ def score(canon: dict[str, Any], truth: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+PARSE_TIMEOUT_S = 60
+
+
+def _parse_with_timeout(parse: Any, doc: Any, seconds: int) -> dict[str, Any]:
+    """The parser's search can blow up on some OCR output; a report it cannot finish scores as
+    all fields wrong (silent), and the bench goes on."""
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise TimeoutError
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        result: dict[str, Any] = parse(doc).to_canonical()
+        return result
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def grid_score(doc: Any, truth: dict[str, Any]) -> dict[str, int]:
+    """The extractor alone: each truth field's grid cell (tables found by shape and label, as in
+    tests/extract/gridtruth.py): right, wrong but below LOW_CONFIDENCE, wrong and confident, or
+    not found (the table's structure was not recovered)."""
+    from extract.ocr import LOW_CONFIDENCE
+    from tests.extract.gridtruth import cell_number, readings
+
+    out = {"cells": 0, "right": 0, "doubtful": 0, "silent": 0, "not_found": 0, "right_doubtful": 0}
+    try:
+        rs = readings(doc, truth)
+    except AssertionError:
+        n = sum(len(v) for sec in SECTIONS for v in truth[sec].values())
+        out["cells"] = out["not_found"] = n
+        return out
+    for r in rs:
+        out["cells"] += 1
+        low = r.cell is not None and (r.cell.confidence or 0) < LOW_CONFIDENCE
+        if r.cell is None:
+            out["not_found"] += 1
+        elif cell_number(r.cell.text) == r.expected:
+            out["right"] += 1
+            out["right_doubtful"] += low
+        elif low:
+            out["doubtful"] += 1
+        else:
+            out["silent"] += 1
+    return out
+
+
 def accuracy(docs: list[tuple[str, Path, Path]], work: Path) -> None:
     from report import parse_document
 
+    grid_rows = []
     print("| scan | fields | right | wrong, flagged | wrong, silent | right but flagged | s/page |")
     print("|---|---|---|---|---|---|---|")
     for label, args in CONDITIONS:
         total = {"fields": 0, "right": 0, "wrong_flagged": 0, "wrong_silent": 0, "right_flagged": 0}
-        pages = 0
+        gtotal = {"cells": 0, "right": 0, "doubtful": 0, "silent": 0, "not_found": 0, "right_doubtful": 0}
+        pages = timeouts = 0
         seconds = 0.0
         for name, truth_path, pdf in docs:
             scan = work / f"{pdf.stem}-{'-'.join(args)}.pdf"
@@ -139,18 +191,38 @@ def accuracy(docs: list[tuple[str, Path, Path]], work: Path) -> None:
             doc = extract_document(scan.read_bytes())
             seconds += time.perf_counter() - t
             pages += len(doc.pages)
-            canon = parse_document(doc).to_canonical()
-            s = score(canon, json.loads(truth_path.read_text(encoding="utf-8")))
-            print(f"<!-- {label} / {name}: {s} -->", flush=True)
+            truth = json.loads(truth_path.read_text(encoding="utf-8"))
+            try:
+                canon = _parse_with_timeout(parse_document, doc, PARSE_TIMEOUT_S)
+            except TimeoutError:
+                print(f"<!-- {label} / {name}: parser timed out after {PARSE_TIMEOUT_S} s -->", flush=True)
+                timeouts += 1
+                canon = {}
+            s = score(canon, truth)
+            g = grid_score(doc, truth)
+            print(f"<!-- {label} / {name}: parsed {s}; grid {g} -->", flush=True)
             for k in total:
                 total[k] += s[k]
+            for k in gtotal:
+                gtotal[k] += g[k]
         f = total["fields"]
         print(
             f"| {label} | {f} | {total['right']} ({100 * total['right'] / f:.1f} %) "
             f"| {total['wrong_flagged']} | {total['wrong_silent']} | {total['right_flagged']} "
-            f"| {seconds / pages:.2f} |",
+            f"| {seconds / pages:.2f} |"
+            + (f" parser timed out on {timeouts} report(s) |" if timeouts else ""),
             flush=True,
         )
+        c = gtotal["cells"]
+        grid_rows.append(
+            f"| {label} | {c} | {gtotal['right']} ({100 * gtotal['right'] / c:.1f} %) | {gtotal['doubtful']} "
+            f"| {gtotal['silent']} | {gtotal['not_found']} | {gtotal['right_doubtful']} |"
+        )
+    print()
+    print("Grid cells (extractor only; doubtful = confidence below LOW_CONFIDENCE):")
+    print("| scan | cells | right | wrong, doubtful | wrong, confident | not found | right but doubtful |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(grid_rows))
 
 
 def main() -> None:

@@ -338,8 +338,14 @@ def _value_cells(
     todo: list[tuple[_Cell, tuple[int, int, int, int]]] = []
     for c in cells:
         page_text = "".join(w.text for w in c.words)
-        # Labels are runs of CJK; a value cell misread by the page pass may hold one stray glyph.
-        if len(_CJK.findall(page_text)) > 1 or len(page_text) > 16 or not is_value(c):
+        if not is_value(c):
+            continue
+        # Labels are runs of CJK; a value cell misread by the page pass may hold one stray glyph,
+        # or more if it sits among numbers (a single value column in a row of numbers).
+        among_numbers = len({col for _, col in c.positions}) == 1 and all(
+            r in numeric_rows and col in value_cols for r, col in c.positions
+        )
+        if (len(_CJK.findall(page_text)) > 1 or len(page_text) > 16) and not among_numbers:
             continue
         box = _ink(clean, c, inset)
         if box is None:
@@ -482,7 +488,9 @@ def _ocr_page(
         values = _value_cells(engine, clean, table.cells, inset, deadline)
         # Doubtful value cells may be header cells the page pass missed ("结果\n维持" in table 四):
         # they go through the label pass too and become labels if it reads Chinese there.
-        doubtful = {id(c): values[id(c)] for c in table.cells if id(c) in values and values[id(c)][1] < 0.3}
+        doubtful = {
+            id(c): values[id(c)] for c in table.cells if id(c) in values and values[id(c)][1] < LOW_CONFIDENCE
+        }
         labels = [c for c in table.cells if id(c) not in values or id(c) in doubtful]
         values.update(_label_cells(engine, clean, labels, inset, deadline, doubtful))
         rows: list[list[Cell]] = [[Cell() for _ in range(table.ncols)] for _ in range(table.nrows)]

@@ -127,7 +127,10 @@ def extract_pdf(
 def _ocr_pdf_page(
     page: pdfium.PdfPage, number: int, options: ExtractOptions, engine: OcrEngine | None, reason: str
 ) -> Page:
-    image = page.render(scale=options.ocr_dpi / 72, grayscale=True).to_pil()
+    # A page can declare any size: cap the rendered pixels like an uploaded image's.
+    pw, ph = page.get_size()
+    dpi = min(float(options.ocr_dpi), (options.max_image_pixels / max(pw * ph / 72**2, 1e-6)) ** 0.5)
+    image = page.render(scale=dpi / 72, grayscale=True).to_pil()
     w, h = image.size
     # Sideways scans show up as landscape pages; only then is Tesseract's OSD (≈1 s) worth its time.
     return ocr_page(
@@ -136,7 +139,7 @@ def _ocr_pdf_page(
         engine=engine,
         timeout=options.ocr_page_timeout_s,
         detect_orientation=w > h,
-        unit=72 / options.ocr_dpi,
+        unit=72 / dpi,
         reason=reason,
     )
 
