@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gongkai.settings import Settings
-from storage import JobStore, ObjectStore
+from storage import BatchStore, JobStore, ObjectStore
 
 Enqueue = Callable[[str], None]
+EnqueueArchive = Callable[[str, str], None]  # batch id, archive id
 
 
 def _settings(request: Request) -> Settings:
@@ -28,6 +29,16 @@ def _objects(request: Request) -> ObjectStore:
     return objects
 
 
+def _batches(request: Request) -> BatchStore:
+    batches: BatchStore = request.app.state.batches
+    return batches
+
+
+def _enqueue_archive(request: Request) -> EnqueueArchive:
+    enqueue: EnqueueArchive = request.app.state.enqueue_archive
+    return enqueue
+
+
 def _enqueue(request: Request) -> Enqueue:
     enqueue: Enqueue = request.app.state.enqueue
     return enqueue
@@ -37,3 +48,5 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 JobsDep = Annotated[JobStore, Depends(_jobs)]
 ObjectsDep = Annotated[ObjectStore, Depends(_objects)]
 EnqueueDep = Annotated[Enqueue, Depends(_enqueue)]
+BatchesDep = Annotated[BatchStore, Depends(_batches)]
+EnqueueArchiveDep = Annotated[EnqueueArchive, Depends(_enqueue_archive)]

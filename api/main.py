@@ -9,30 +9,31 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_response, install_error_handlers
-from api.routes import documents, health, jobs
+from api.routes import batches, documents, health, jobs
 from gongkai.log import configure_logging, get_logger
 from gongkai.settings import Settings, get_settings
-from storage import JobStore, ObjectStore
-from workers.celery_app import TASK_NAME, create_app
+from storage import BatchStore, JobStore, ObjectStore
+from workers.celery_app import EXPAND_TASK, TASK_NAME, create_app
 
 log = get_logger("gongkai.api")
 
 
 class BodyLimit:
     """Refuse a request whose declared body is larger than the upload limit allows, before the
-    multipart parser spools any of it to disk. (Each file is checked again while it is stored.)"""
+    multipart parser spools any of it to disk. (Each file is checked again while it is stored.)
+    Batch uploads may carry an archive, so their limit is the archive limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, batch_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.batch_max_bytes = batch_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            limit = self.batch_max_bytes if scope["path"].startswith("/v1/batches") else self.max_bytes
             length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                response = error_response(
-                    413, "request_too_large", f"the request body exceeds {self.max_bytes} bytes"
-                )
+            if length is not None and length.isdigit() and int(length) > limit:
+                response = error_response(413, "request_too_large", f"the request body exceeds {limit} bytes")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -52,13 +53,20 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         celery = create_app(settings)
         app.state.settings = settings
         app.state.jobs = JobStore.from_settings(settings)
+        app.state.batches = BatchStore(app.state.jobs.redis, ttl_seconds=settings.job_ttl_seconds)
         app.state.objects = objects
 
         def enqueue(job_id: str) -> None:
             # task_id = job id: the broker message and the job record name the same thing.
             celery.send_task(TASK_NAME, args=[job_id], task_id=job_id)
 
+        def enqueue_archive(batch_id: str, archive_id: str) -> None:
+            celery.send_task(
+                EXPAND_TASK, args=[batch_id, archive_id], task_id=f"expand-{batch_id}-{archive_id}"
+            )
+
         app.state.enqueue = enqueue
+        app.state.enqueue_archive = enqueue_archive
         log.info("api.started", redis=settings.redis_url, s3=settings.s3_endpoint)
         yield
         app.state.jobs.redis.close()
@@ -72,10 +80,13 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(documents.router)
     app.include_router(jobs.router)
+    app.include_router(batches.router)
     app.include_router(health.router)
     # Room for every file at the limit plus multipart overhead.
     max_body = settings.max_upload_bytes * settings.max_files_per_request + 1024 * 1024
-    app.add_middleware(BodyLimit, max_bytes=max_body)
+    # A batch request: one archive at its limit besides the documents (send big archives one per request).
+    batch_body = max_body + settings.max_archive_bytes
+    app.add_middleware(BodyLimit, max_bytes=max_body, batch_max_bytes=batch_body)
     return app
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from storage import Job, JobError, JobState, Progress, Stage
+from storage import ArchiveEntry, Counts, Job, JobError, JobState, Progress, Stage
 
 
 class AcceptedJob(BaseModel):
@@ -33,10 +33,11 @@ class JobStatus(BaseModel):
     finished: datetime | None
     attempts: int
     filename: str | None
-    sha256: str
+    sha256: str | None
     size: int
     media_type: str | None
     error: JobError | None
+    batch_id: str | None = None
     links: dict[str, str]
 
     @classmethod
@@ -57,7 +58,7 @@ class PageInfo(BaseModel):
 
 class Source(BaseModel):
     filename: str | None
-    sha256: str
+    sha256: str | None
     size: int
     media_type: str | None
 
@@ -74,3 +75,32 @@ class Result(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = {}
+
+
+class BatchAccepted(BaseModel):
+    id: str
+    location: str
+    jobs: list[AcceptedJob]  # one per document uploaded as it is
+    archives: list[ArchiveEntry]  # expanded by a worker; their members appear in the batch as jobs
+
+
+class BatchJob(BaseModel):
+    id: str
+    filename: str | None
+    state: JobState | None  # None if the job record has expired
+    error: JobError | None
+
+
+class BatchStatus(BaseModel):
+    id: str
+    created: datetime
+    finished: bool
+    total: int  # jobs so far (grows while archives are expanded)
+    counts: Counts
+    progress: float  # finished jobs / total, 0 while archives are still expanding and no job exists
+    archives_pending: int
+    archives: list[ArchiveEntry]
+    offset: int
+    limit: int
+    jobs: list[BatchJob]
+    links: dict[str, str]

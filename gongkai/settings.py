@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=50 * MiB, gt=0)
     max_files_per_request: int = Field(default=20, gt=0)
 
+    # Batches and ZIP archives (POST /v1/batches). An archive is expanded by a worker, member by member,
+    # never whole in memory; the caps below are checked against the central directory first and again
+    # against the bytes actually decompressed (a header may lie).
+    max_archive_bytes: int = Field(default=2048 * MiB, gt=0)  # one uploaded archive, compressed
+    archive_max_members: int = Field(default=10_000, gt=0)  # files in one archive (junk not counted)
+    archive_max_total_bytes: int = Field(default=16 * 1024 * MiB, gt=0)  # all members, uncompressed
+    archive_max_member_bytes: int = Field(default=50 * MiB, gt=0)  # one member, uncompressed
+    # Deflate of real reports gains 2-10x; zip bombs gain ~1000x. Small members are exempt (a blank
+    # form compresses well and is harmless).
+    archive_max_ratio: float = Field(default=100.0, gt=1)
+    archive_ratio_min_bytes: int = Field(default=1 * MiB, ge=0)
+    batch_page_max: int = Field(default=1000, gt=0)  # jobs per page of GET /v1/batches/{id}
+
     task_soft_time_limit: int = Field(default=600, gt=0)  # seconds; the pipeline fails the job cleanly
     task_time_limit: int = Field(default=660, gt=0)  # seconds; the child process is killed
     task_max_retries: int = Field(default=5, ge=0)  # for transient storage/broker errors only

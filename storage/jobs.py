@@ -2,6 +2,10 @@
 
 One Redis hash per job; each field holds a JSON value, so single fields (stage, progress, attempts)
 can be updated atomically without rewriting the record.
+
+A job of a batch names it (`batch_id`), and every write that changes `state` moves the batch's
+per-state counter in the same Lua call, from the state it really left: a retried or redelivered job
+passes through running again but is counted once (storage/batches.py reads the counters).
 """
 
 from __future__ import annotations
@@ -18,6 +22,44 @@ from pydantic import BaseModel, Field
 from gongkai.settings import Settings
 
 KEY_PREFIX = "gongkai:job:"
+BATCH_PREFIX = "gongkai:batch:"
+
+# KEYS[1] job hash; ARGV: ttl, mode ('create': only if absent, 'update': only if present, 'put'),
+# a field to increment ('' for none), then field/value pairs (JSON values).
+# Returns 0 when 'create' found the job there, -1 when 'update' did not, else 1 (or the increment).
+# The batch keys are derived from the record (standalone Redis; not for Cluster).
+_WRITE = (
+    """
+local key = KEYS[1]
+local exists = redis.call('EXISTS', key)
+if ARGV[2] == 'create' and exists == 1 then return 0 end
+if ARGV[2] == 'update' and exists == 0 then return -1 end
+local old = redis.call('HGET', key, 'state')
+local result = 1
+if ARGV[3] ~= '' then result = redis.call('HINCRBY', key, ARGV[3], 1) end
+local pairs_ = {}
+for i = 4, #ARGV do pairs_[#pairs_ + 1] = ARGV[i] end
+redis.call('HSET', key, unpack(pairs_))
+local ttl = tonumber(ARGV[1])
+if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+local batch = redis.call('HGET', key, 'batch_id')
+local new = redis.call('HGET', key, 'state')
+if batch and batch ~= 'null' and old ~= new then
+  local bkey = '"""
+    + BATCH_PREFIX
+    + """' .. cjson.decode(batch)
+  if old then redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(old), -1) end
+  redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(new), 1)
+  if not old then
+    redis.call('RPUSH', bkey .. ':jobs', string.sub(key, """
+    + str(len(KEY_PREFIX) + 1)
+    + """))
+    if ttl > 0 then redis.call('EXPIRE', bkey .. ':jobs', ttl) end
+  end
+end
+return result
+"""
+)
 
 
 class JobState(StrEnum):
@@ -70,12 +112,14 @@ class Job(BaseModel):
     finished: datetime | None = None
     attempts: int = 0
     filename: str | None = None
-    sha256: str
+    # None for an archive member refused before it was stored (unsafe_path, encrypted, …)
+    sha256: str | None
     size: int
     media_type: str | None = None
-    original_key: str
+    original_key: str | None
     result_key: str | None = None
     error: JobError | None = None
+    batch_id: str | None = None
 
 
 def now() -> datetime:
@@ -104,6 +148,7 @@ class JobStore:
     def __init__(self, client: redis.Redis[str], *, ttl_seconds: int = 0) -> None:
         self.redis = client
         self.ttl = ttl_seconds
+        self._script = client.register_script(_WRITE)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
@@ -115,6 +160,12 @@ class JobStore:
     def create(self, job: Job) -> Job:
         self._write(job.id, job.model_dump(mode="json"))
         return job
+
+    def create_new(self, job: Job) -> bool:
+        """Record the job unless a job with its id exists (a re-run archive expansion); True if new.
+
+        A job of a batch is appended to the batch's list and counted in the same call."""
+        return bool(self._write(job.id, job.model_dump(mode="json"), mode="create"))
 
     def get(self, job_id: str) -> Job:
         raw: dict[str, str] = self.redis.hgetall(_key(job_id))
@@ -132,27 +183,17 @@ class JobStore:
         unknown = fields.keys() - Job.model_fields.keys()
         if unknown:
             raise TypeError(f"unknown job fields: {sorted(unknown)}")
-        data = {name: _dump(value) for name, value in fields.items()}
-        if not self.exists(job_id):
-            raise JobNotFound(job_id)
-        self._write(job_id, data)
+        self._write(job_id, {name: _dump(value) for name, value in fields.items()}, mode="update")
 
     def start_attempt(self, job_id: str) -> int:
         """Mark the job running and count the attempt; returns the attempt number."""
-        pipe = self.redis.pipeline()
-        pipe.hincrby(_key(job_id), "attempts", 1)
-        pipe.hset(
-            _key(job_id),
-            mapping={
-                "state": json.dumps(JobState.RUNNING),
-                "stage": json.dumps(Stage.FETCHING),
-                "started": json.dumps(now().isoformat()),
-                "finished": "null",
-                "error": "null",
-            },
-        )
-        attempts, _ = pipe.execute()
-        return int(attempts)
+        return self._write(
+            job_id,
+            {"state": JobState.RUNNING, "stage": Stage.FETCHING, "started": now().isoformat(),
+             "finished": None, "error": None},
+            mode="update",
+            increment="attempts",
+        )  # fmt: skip
 
     def set_progress(self, job_id: str, pages_done: int, pages_total: int | None) -> None:
         progress = Progress(pages_done=pages_done, pages_total=pages_total)
@@ -180,12 +221,14 @@ class JobStore:
             fields["media_type"] = media_type
         self.update(job_id, **fields)
 
-    def _write(self, job_id: str, data: dict[str, Any]) -> None:
-        pipe = self.redis.pipeline()
-        pipe.hset(_key(job_id), mapping={k: json.dumps(v, ensure_ascii=False) for k, v in data.items()})
-        if self.ttl:
-            pipe.expire(_key(job_id), self.ttl)
-        pipe.execute()
+    def _write(self, job_id: str, data: dict[str, Any], *, mode: str = "put", increment: str = "") -> int:
+        args: list[str | int] = [self.ttl, mode, increment]
+        for name, value in data.items():
+            args += [name, json.dumps(value, ensure_ascii=False)]
+        written = int(self._script(keys=[_key(job_id)], args=args))
+        if written < 0:
+            raise JobNotFound(job_id)
+        return written
 
 
 def _key(job_id: str) -> str:

@@ -52,6 +52,10 @@ def text_key(job_id: str) -> str:
     return f"jobs/{job_id}/text.txt"
 
 
+def export_key(batch_id: str, fmt: str) -> str:
+    return f"batches/{batch_id}/results.{fmt}"
+
+
 def make_client(settings: Settings) -> Minio:
     # Few, quick retries: a readiness probe or a worker must notice an outage in seconds, and the
     # Celery task has its own retry with backoff on top.
@@ -127,12 +131,15 @@ class ObjectStore:
         return self._get(self.originals, key)
 
     def stream_original(self, key: str) -> Iterator[bytes]:
-        response = self._open(self.originals, key)
-        try:
-            yield from response.stream(CHUNK)
-        finally:
-            response.close()
-            response.release_conn()
+        yield from self._stream(self.originals, key)  # a generator: opened when first iterated
+
+    def download_original(self, key: str, target: BinaryIO) -> int:
+        """Copy an original into `target` in chunks (an archive may be gigabytes); returns its size."""
+        size = 0
+        for chunk in self._stream(self.originals, key):
+            target.write(chunk)
+            size += len(chunk)
+        return size
 
     def presigned_original(self, key: str, filename: str | None = None) -> str:
         headers: dict[str, str | list[str] | tuple[str]] | None = (
@@ -158,6 +165,26 @@ class ObjectStore:
     def get_text(self, job_id: str) -> str:
         return self._get(self.results, text_key(job_id)).decode()
 
+    # -- batch exports (JSONL, CSV, Parquet), written once the batch has finished --------------------
+
+    def put_export(self, batch_id: str, fmt: str, source: BinaryIO, size: int, content_type: str) -> str:
+        key = export_key(batch_id, fmt)
+        self.client.put_object(self.results, key, source, length=size, content_type=content_type)
+        return key
+
+    def export_size(self, batch_id: str, fmt: str) -> int | None:
+        """The stored export's size, or None when it has not been written."""
+        try:
+            stat = self.client.stat_object(self.results, export_key(batch_id, fmt))
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                return None
+            raise
+        return stat.size
+
+    def stream_export(self, batch_id: str, fmt: str) -> Iterator[bytes]:
+        return self._stream(self.results, export_key(batch_id, fmt))
+
     # -- helpers -------------------------------------------------------------------------------
 
     def exists(self, bucket: str, key: str) -> bool:
@@ -180,6 +207,10 @@ class ObjectStore:
                 raise ObjectNotFound(f"{bucket}/{key}") from exc
             raise
 
+    def _stream(self, bucket: str, key: str) -> Iterator[bytes]:
+        response = self._open(bucket, key)  # opened now, so a missing object raises here, not mid-body
+        return _chunks(response)
+
     def _get(self, bucket: str, key: str) -> bytes:
         response = self._open(bucket, key)
         try:
@@ -187,3 +218,11 @@ class ObjectStore:
         finally:
             response.close()
             response.release_conn()
+
+
+def _chunks(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    try:
+        yield from response.stream(CHUNK)
+    finally:
+        response.close()
+        response.release_conn()

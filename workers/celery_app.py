@@ -10,6 +10,8 @@ from celery import Celery
 from gongkai.settings import Settings, get_settings
 
 TASK_NAME = "gongkai.process_document"
+EXPAND_TASK = "gongkai.expand_archive"  # args: batch id, archive id
+EXPORT_TASK = "gongkai.export_batch"  # args: batch id
 
 
 def create_app(settings: Settings) -> Celery:

@@ -124,6 +124,8 @@ def run_job(job_id: str, services: Services) -> JobState | None:
     media_type: str | None = None
     try:
         jobs.update(job_id, stage=Stage.FETCHING)
+        if job.original_key is None:  # an archive member refused at expansion; never enqueued
+            raise JobFailure(ErrorCode.INTERNAL_ERROR, "the job has no stored original")
         data = objects.get_original(job.original_key)
         media_type = sniff_media_type(data[:4096]) if data else None
         jobs.update(job_id, stage=Stage.EXTRACTING, media_type=media_type)

@@ -1,7 +1,9 @@
-"""The Celery task and the signals that move the job record around it.
+"""The Celery tasks and the signals that move the job record around them.
 
-The task body is `pipeline.run_job`; the signals record what the body cannot see: the start of
-each attempt, a retry after a transient error, and a failure that escaped (retries exhausted).
+`process_document`'s body is `pipeline.run_job`; the signals record what the body cannot see: the
+start of each attempt, a retry after a transient error, and a failure that escaped (retries
+exhausted). `expand_archive` turns an uploaded ZIP into jobs of its batch; whoever finishes the
+last job of a batch queues `export_batch`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,18 @@ from celery.exceptions import TimeLimitExceeded
 
 from gongkai.log import configure_logging, get_logger
 from gongkai.settings import get_settings
-from storage import TRANSIENT_ERRORS, ErrorCode, JobNotFound, JobState, JobStore, ObjectStore, Stage
-from workers import pipeline
-from workers.celery_app import TASK_NAME, app
+from storage import (
+    TRANSIENT_ERRORS,
+    BatchStore,
+    ErrorCode,
+    JobNotFound,
+    JobState,
+    JobStore,
+    ObjectStore,
+    Stage,
+)
+from workers import archives, exports, pipeline
+from workers.celery_app import EXPAND_TASK, EXPORT_TASK, TASK_NAME, app
 
 log = get_logger("gongkai.worker")
 _settings = get_settings()
@@ -33,6 +44,11 @@ def services() -> pipeline.Services:
     return pipeline.Services(jobs=JobStore.from_settings(_settings), objects=objects)
 
 
+@lru_cache(maxsize=1)
+def batches() -> BatchStore:
+    return BatchStore(services().jobs.redis, ttl_seconds=_settings.job_ttl_seconds)
+
+
 @app.task(
     name=TASK_NAME,
     autoretry_for=TRANSIENT_ERRORS,
@@ -43,7 +59,55 @@ def services() -> pipeline.Services:
 )
 def process_document(job_id: str) -> str | None:
     state = pipeline.run_job(job_id, services())
+    if state is not None:
+        _after_job(job_id, services().jobs, batches())
     return state.value if state else None
+
+
+def enqueue_document(job_id: str) -> None:
+    process_document.apply_async(args=(job_id,), task_id=job_id)
+
+
+@app.task(
+    name=EXPAND_TASK,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=_settings.task_max_retries,
+)
+def expand_archive(batch_id: str, archive_id: str) -> str | None:
+    s = services()
+    store = batches()
+    services_ = archives.ArchiveServices(jobs=s.jobs, batches=store, objects=s.objects)
+    entry = archives.expand_archive(batch_id, archive_id, services_, _settings, enqueue_document)
+    _maybe_export(batch_id, store)  # an archive of nothing but refused members finishes here
+    return entry.state.value if entry else None
+
+
+@app.task(
+    name=EXPORT_TASK,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=_settings.task_max_retries,
+)
+def export_batch(batch_id: str) -> dict[str, int]:
+    return exports.build_exports(batch_id, batches(), services().objects)
+
+
+def _after_job(job_id: str, jobs: JobStore, store: BatchStore) -> None:
+    with contextlib.suppress(JobNotFound):
+        batch_id = jobs.get(job_id).batch_id
+        if batch_id:
+            _maybe_export(batch_id, store)
+
+
+def _maybe_export(batch_id: str, store: BatchStore) -> None:
+    if store.claim_export(batch_id):
+        log.info("batch.finished", batch_id=batch_id)
+        export_batch.apply_async(args=(batch_id,), task_id=f"export-{batch_id}")
 
 
 def _job_id(args: Any) -> str | None:
@@ -98,6 +162,7 @@ def _on_failure(args: Any = None, exception: BaseException | None = None, **_: A
     jobs = JobStore.from_settings(_settings)
     try:
         jobs.fail(job_id, code, pipeline.short_message(exception or Exception("task failed")))
+        _after_job(job_id, jobs, BatchStore(jobs.redis))
     except _UNRECORDABLE:
         log.error("job.unrecorded_failure", job_id=job_id)
     finally:
@@ -108,3 +173,28 @@ def _on_failure(args: Any = None, exception: BaseException | None = None, **_: A
 def _fresh_clients(**_: Any) -> None:
     # Never share sockets with the parent across fork.
     services.cache_clear()
+
+
+@signals.task_failure.connect(sender=expand_archive)
+def _on_expand_failure(args: Any = None, exception: BaseException | None = None, **_: Any) -> None:
+    # Retries ran out or the hard time limit killed the child: without this the archive would stay
+    # `expanding` and its batch would never finish.
+    if not args or len(args) < 2:
+        return
+    batch_id, archive_id = str(args[0]), str(args[1])
+    code = ErrorCode.TIMEOUT if isinstance(exception, TimeLimitExceeded) else ErrorCode.STORAGE_UNAVAILABLE
+    if not isinstance(exception, (TimeLimitExceeded, *TRANSIENT_ERRORS)):
+        code = ErrorCode.INTERNAL_ERROR
+    jobs = JobStore.from_settings(_settings)
+    try:
+        store = BatchStore(jobs.redis, ttl_seconds=_settings.job_ttl_seconds)
+        entry = store.archive(batch_id, archive_id)
+        if entry is not None:
+            services_ = archives.ArchiveServices(jobs=jobs, batches=store, objects=ObjectStore(_settings))
+            message = pipeline.short_message(exception or Exception("task failed"))
+            archives.reject(batch_id, entry, services_, code, message)
+            _maybe_export(batch_id, store)
+    except _UNRECORDABLE:
+        log.error("archive.unrecorded_failure", batch_id=batch_id, archive_id=archive_id)
+    finally:
+        jobs.redis.close()

@@ -75,7 +75,8 @@ async def upload(
         location = request.url_for("get_job", job_id=job.id).path
         accepted.append(
             AcceptedJob(
-                id=job.id, filename=job.filename, sha256=job.sha256, size=job.size, state=JobState.QUEUED,
+                id=job.id, filename=job.filename, sha256=original.sha256, size=job.size,
+                state=JobState.QUEUED,
                 location=location,
             )
         )  # fmt: skip

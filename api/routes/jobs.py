@@ -97,6 +97,8 @@ async def get_original(
     ] = False,
 ) -> StreamingResponse | RedirectResponse:
     job = await _load(jobs, job_id)
+    if job.original_key is None or job.sha256 is None:
+        raise ApiError(404, "original_missing", f"job {job_id} has no stored original (it was refused)")
     if redirect:
         url = await run_in_threadpool(objects.presigned_original, job.original_key, job.filename)
         return RedirectResponse(url, status_code=307)

@@ -1,0 +1,223 @@
+"""Batches: many files (any of them a ZIP archive) under one id, their progress and their exports.
+
+POST /v1/batches stores every file content-addressed, records one job per document and hands each
+archive to a worker to expand (never in the request: a 2 GiB archive would hold it for minutes).
+GET /v1/batches/{id} reads progress from the batch's Redis counters; /results streams the exports
+written when the batch finished (or builds them on first request if that did not happen).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import BatchesDep, EnqueueArchiveDep, EnqueueDep, JobsDep, ObjectsDep, SettingsDep
+from api.errors import ApiError, ErrorResponse
+from api.schemas import AcceptedJob, BatchAccepted, BatchJob, BatchStatus
+from gongkai.log import get_logger
+from storage import (
+    ArchiveEntry,
+    Batch,
+    BatchNotFound,
+    BatchStore,
+    Job,
+    JobState,
+    StoredOriginal,
+    UploadTooLarge,
+)
+from storage.archives import is_archive
+from storage.batches import new_batch_id
+from storage.jobs import new_job_id, now
+from workers.exports import MEDIA_TYPES, build_exports
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+log = get_logger("gongkai.api")
+
+RETRY_AFTER_SECONDS = "2"
+DEFAULT_PAGE = 100
+_404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
+ExportFormat = Literal["jsonl", "csv", "parquet"]
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=BatchAccepted,
+    responses={400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    summary="Upload files as one batch (multipart field `files`); a ZIP archive gives one job per member",
+)
+async def create_batch(
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    batches: BatchesDep,
+    objects: ObjectsDep,
+    enqueue: EnqueueDep,
+    enqueue_archive: EnqueueArchiveDep,
+    files: Annotated[
+        list[UploadFile] | None, File(description="report files (text, PDF, image) and/or ZIP archives")
+    ] = None,
+) -> BatchAccepted:
+    if not files:
+        raise ApiError(400, "no_files", "send one or more files in the multipart field 'files'")
+    if len(files) > settings.max_files_per_request:
+        raise ApiError(
+            400,
+            "too_many_files",
+            f"at most {settings.max_files_per_request} files per request, got {len(files)}",
+        )
+    # Store everything before recording anything: a refused file refuses the whole request.
+    stored: list[tuple[UploadFile, StoredOriginal, bool]] = []
+    for upload in files:
+        archive = await run_in_threadpool(is_archive, upload.file)  # by its bytes, not its name
+        limit = settings.max_archive_bytes if archive else settings.max_upload_bytes
+        try:
+            original = await run_in_threadpool(
+                objects.put_original,
+                upload.file,
+                max_bytes=limit,
+                content_type="application/zip"
+                if archive
+                else upload.content_type or "application/octet-stream",
+            )
+        except UploadTooLarge as exc:
+            raise ApiError(413, "file_too_large", f"{upload.filename}: {exc}") from exc
+        stored.append((upload, original, archive))
+
+    batch_id = new_batch_id()
+    archives = [
+        ArchiveEntry(id=str(i), filename=u.filename, sha256=o.sha256, size=o.size, original_key=o.key)
+        for i, (u, o, archive) in enumerate(stored)
+        if archive
+    ]
+    await run_in_threadpool(batches.create, batch_id, files=len(stored), archives=archives)
+    documents = [
+        Job(
+            id=new_job_id(),
+            created=now(),
+            filename=u.filename,
+            sha256=o.sha256,
+            size=o.size,
+            original_key=o.key,
+            batch_id=batch_id,
+        )
+        for u, o, archive in stored
+        if not archive
+    ]
+    # Every job is recorded before any is queued, so the batch cannot look finished half-way.
+    for job in documents:
+        await run_in_threadpool(jobs.create_new, job)
+    for job in documents:
+        await run_in_threadpool(enqueue, job.id)
+    for entry in archives:
+        await run_in_threadpool(enqueue_archive, batch_id, entry.id)
+    location = request.url_for("get_batch", batch_id=batch_id).path
+    log.info("batch.queued", batch_id=batch_id, documents=len(documents), archives=len(archives))
+    response.headers["Location"] = location
+    return BatchAccepted(
+        id=batch_id,
+        location=location,
+        jobs=[
+            AcceptedJob(
+                id=j.id,
+                filename=j.filename,
+                sha256=o.sha256,
+                size=j.size,
+                state=JobState.QUEUED,
+                location=request.url_for("get_job", job_id=j.id).path,
+            )
+            for j, o in zip(documents, [o for _, o, a in stored if not a], strict=True)
+        ],
+        archives=archives,
+    )
+
+
+async def _load(batches: BatchStore, batch_id: str) -> Batch:
+    try:
+        return await run_in_threadpool(batches.get, batch_id)
+    except BatchNotFound:
+        raise ApiError(404, "batch_not_found", f"no batch with id {batch_id}") from None
+
+
+@router.get(
+    "/{batch_id}", response_model=BatchStatus, responses=_404, name="get_batch", summary="A batch's progress"
+)
+async def get_batch(
+    batch_id: str,
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    batches: BatchesDep,
+    offset: Annotated[int, Query(ge=0, description="first job of the page")] = 0,
+    limit: Annotated[int | None, Query(ge=0, description="jobs per page (default 100)")] = None,
+) -> BatchStatus:
+    batch = await _load(batches, batch_id)
+    limit = min(DEFAULT_PAGE if limit is None else limit, settings.batch_page_max)
+
+    def page() -> tuple[list[ArchiveEntry], list[dict[str, Any]]]:
+        ids = batches.job_ids(batch_id, offset, limit) if limit else []
+        return batches.archives(batch_id), batches.job_rows(ids)
+
+    archives, rows = await run_in_threadpool(page)
+    if not batch.finished:
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    done = batch.counts.succeeded + batch.counts.failed
+    base = request.url_for("get_batch", batch_id=batch_id).path
+    links = {"self": base} | {f"results_{fmt}": f"{base}/results?format={fmt}" for fmt in MEDIA_TYPES}
+    if offset + limit < batch.total:
+        links["next"] = f"{base}?offset={offset + limit}&limit={limit}"
+    return BatchStatus(
+        id=batch.id,
+        created=batch.created,
+        finished=batch.finished,
+        total=batch.total,
+        counts=batch.counts,
+        progress=1.0 if batch.finished else round(done / batch.total, 4) if batch.total else 0.0,
+        archives_pending=batch.archives_pending,
+        archives=archives,
+        offset=offset,
+        limit=limit,
+        jobs=[BatchJob.model_validate(row) for row in rows],
+        links=links,
+    )
+
+
+@router.get(
+    "/{batch_id}/results",
+    responses=_404
+    | {409: {"model": ErrorResponse}}
+    | {200: {"content": {t.split(";")[0]: {} for t in MEDIA_TYPES.values()}}},
+    response_class=StreamingResponse,
+    summary="Every result of a finished batch as JSONL, CSV or Parquet",
+)
+async def get_results(
+    batch_id: str,
+    batches: BatchesDep,
+    objects: ObjectsDep,
+    format: Annotated[ExportFormat, Query(description="jsonl | csv | parquet")] = "jsonl",
+) -> StreamingResponse:
+    batch = await _load(batches, batch_id)
+    if not batch.finished:
+        raise ApiError(
+            409,
+            "batch_not_finished",
+            f"batch {batch_id}: {batch.counts.queued + batch.counts.running} jobs and "
+            f"{batch.archives_pending} archives still to do",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    size = await run_in_threadpool(objects.export_size, batch_id, format)
+    if size is None:  # the worker's export is not there (yet, or its task was lost): build it now
+        size = (await run_in_threadpool(build_exports, batch_id, batches, objects))[format]
+    body = await run_in_threadpool(objects.stream_export, batch_id, format)
+    return StreamingResponse(
+        body,
+        media_type=MEDIA_TYPES[format],
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="batch-{batch_id}.{format}"',
+        },
+    )

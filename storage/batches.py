@@ -1,0 +1,178 @@
+"""Batches in Redis: many jobs (and the archives they came from) under one id.
+
+    gongkai:batch:{id}           hash: created, files, archives_pending, export_claimed, n_<state>
+    gongkai:batch:{id}:jobs      list of job ids, in upload/archive order (pages via LRANGE)
+    gongkai:batch:{id}:archives  hash: archive id → JSON `ArchiveEntry`
+
+The n_<state> counters are moved by `JobStore` in the same Lua call that changes a job's state, so
+reading progress is one HGETALL however large the batch. A batch is finished when no archive is
+still being expanded and no job is queued or running.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import redis
+from pydantic import BaseModel
+
+from gongkai.settings import Settings
+from storage.jobs import BATCH_PREFIX, KEY_PREFIX, JobError, JobState, make_redis, now
+
+
+class ArchiveState(StrEnum):
+    EXPANDING = "expanding"
+    EXPANDED = "expanded"
+    FAILED = "failed"
+
+
+class ArchiveEntry(BaseModel):
+    id: str  # the upload's position in the request ("0", "1", …)
+    filename: str | None
+    sha256: str
+    size: int
+    original_key: str
+    state: ArchiveState = ArchiveState.EXPANDING
+    members: int | None = None  # files that became jobs (stored or refused)
+    skipped: int | None = None  # directories and OS junk (__MACOSX, .DS_Store, …)
+    error: JobError | None = None
+
+
+class Counts(BaseModel):
+    queued: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+class Batch(BaseModel):
+    id: str
+    created: datetime
+    files: int  # files in the request (an archive counts once)
+    archives_pending: int
+    counts: Counts
+
+    @property
+    def total(self) -> int:
+        c = self.counts
+        return c.queued + c.running + c.succeeded + c.failed
+
+    @property
+    def finished(self) -> bool:
+        return self.archives_pending == 0 and self.counts.queued == 0 and self.counts.running == 0
+
+
+class BatchNotFound(LookupError):
+    pass
+
+
+# KEYS[1] batch hash, KEYS[2] archives hash; ARGV: archive id, entry JSON.
+# Leaves `expanding` once: a redelivered expansion cannot decrement twice. Returns 1 if it did.
+_FINISH_ARCHIVE = """
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if not old or cjson.decode(old)['state'] ~= 'expanding' then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'archives_pending', -1)
+return 1
+"""
+
+# KEYS[1] batch hash. 1 for the first caller that finds the batch finished (it builds the exports).
+_CLAIM_EXPORT = """
+local v = redis.call('HMGET', KEYS[1], 'archives_pending', 'n_queued', 'n_running')
+for i = 1, 3 do if (tonumber(v[i]) or 0) ~= 0 then return 0 end end
+return redis.call('HSETNX', KEYS[1], 'export_claimed', ARGV[1])
+"""
+
+
+def new_batch_id() -> str:
+    return uuid.uuid4().hex
+
+
+def member_job_id(batch_id: str, archive_id: str, index: int) -> str:
+    """The same id every time an expansion of this archive meets this member (so a re-run
+    expansion finds the jobs it already made instead of making them twice)."""
+    return uuid.uuid5(uuid.UUID(batch_id), f"{archive_id}/{index}").hex
+
+
+class BatchStore:
+    def __init__(self, client: redis.Redis[str], *, ttl_seconds: int = 0) -> None:
+        self.redis = client
+        self.ttl = ttl_seconds
+        self._finish_archive = client.register_script(_FINISH_ARCHIVE)
+        self._claim_export = client.register_script(_CLAIM_EXPORT)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BatchStore:
+        return cls(make_redis(settings), ttl_seconds=settings.job_ttl_seconds)
+
+    def create(self, batch_id: str, *, files: int, archives: list[ArchiveEntry]) -> None:
+        """Record the batch and its archives before any of its jobs (the job store counts into it)."""
+        key = _key(batch_id)
+        pipe = self.redis.pipeline()
+        pipe.hset(
+            key,
+            mapping={"created": now().isoformat(), "files": files, "archives_pending": len(archives)},
+        )
+        if archives:
+            pipe.hset(key + ":archives", mapping={a.id: a.model_dump_json() for a in archives})
+        if self.ttl:
+            for suffix in ("", ":archives", ":jobs"):
+                pipe.expire(key + suffix, self.ttl)
+        pipe.execute()
+
+    def get(self, batch_id: str) -> Batch:
+        raw: dict[str, str] = self.redis.hgetall(_key(batch_id))
+        if not raw:
+            raise BatchNotFound(batch_id)
+        counts = Counts(**{s.value: int(raw.get(f"n_{s.value}", 0)) for s in JobState})
+        return Batch(
+            id=batch_id,
+            created=datetime.fromisoformat(raw["created"]),
+            files=int(raw["files"]),
+            archives_pending=int(raw.get("archives_pending", 0)),
+            counts=counts,
+        )
+
+    def archives(self, batch_id: str) -> list[ArchiveEntry]:
+        raw: dict[str, str] = self.redis.hgetall(_key(batch_id) + ":archives")
+        entries = [ArchiveEntry.model_validate_json(v) for v in raw.values()]
+        return sorted(entries, key=lambda a: int(a.id))
+
+    def archive(self, batch_id: str, archive_id: str) -> ArchiveEntry | None:
+        raw: str | None = self.redis.hget(_key(batch_id) + ":archives", archive_id)
+        return ArchiveEntry.model_validate_json(raw) if raw else None
+
+    def finish_archive(self, batch_id: str, entry: ArchiveEntry) -> bool:
+        """Record the archive's outcome; False if an earlier expansion already did."""
+        key = _key(batch_id)
+        return bool(
+            self._finish_archive(keys=[key, key + ":archives"], args=[entry.id, entry.model_dump_json()])
+        )
+
+    def job_ids(self, batch_id: str, offset: int = 0, limit: int = -1) -> list[str]:
+        stop = -1 if limit < 0 else offset + limit - 1
+        ids: list[str] = self.redis.lrange(_key(batch_id) + ":jobs", offset, stop)
+        return ids
+
+    def job_rows(self, job_ids: list[str]) -> list[dict[str, Any]]:
+        """id, filename, state and error of each job, in one round trip."""
+        pipe = self.redis.pipeline()
+        for job_id in job_ids:
+            pipe.hmget(KEY_PREFIX + job_id, ["filename", "state", "error"])
+        rows = []
+        for job_id, values in zip(job_ids, pipe.execute(), strict=True):
+            filename, state, error = (json.loads(v) if v is not None else None for v in values)
+            rows.append({"id": job_id, "filename": filename, "state": state, "error": error})
+        return rows
+
+    def claim_export(self, batch_id: str) -> bool:
+        """True once, for whoever first sees the batch finished."""
+        return bool(self._claim_export(keys=[_key(batch_id)], args=[now().isoformat()]))
+
+
+def _key(batch_id: str) -> str:
+    return BATCH_PREFIX + batch_id

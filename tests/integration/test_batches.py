@@ -1,0 +1,217 @@
+"""Batches and ZIP archives through the real service: expansion, refusals, progress and exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+
+from gongkai.stack import Stack
+from storage import ObjectStore
+from tests.conftest import example_reports, parser_ready, truth_for
+from tests.integration.test_examples import TABLES, leaves
+from tests.storage.zipfiles import legacy_name, lying_sizes, make_zip, set_flag, with_raw_names, zip_bomb
+
+GBK_NAME = "年报/工业信息和科技局2023年政府信息公开工作年度报告.txt"
+
+
+def post_batch(client: httpx.Client, *files: tuple[str, bytes]) -> dict[str, Any]:
+    response = client.post("/v1/batches", files=[("files", f) for f in files])
+    assert response.status_code == 202, response.text
+    body: dict[str, Any] = response.json()
+    assert response.headers["location"] == body["location"] == f"/v1/batches/{body['id']}"
+    return body
+
+
+def wait_batch(client: httpx.Client, batch_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(f"/v1/batches/{batch_id}", params={"limit": 1000})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["finished"]:
+            assert "retry-after" not in response.headers
+            return body
+        assert response.headers["retry-after"]
+        if time.monotonic() > deadline:
+            pytest.fail(f"batch not finished after {timeout}s: {body['counts']}")
+        time.sleep(0.2)
+
+
+def by_name(batch: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {j["filename"]: j for j in batch["jobs"]}
+
+
+def export(client: httpx.Client, batch_id: str, fmt: str) -> bytes:
+    response = client.get(f"/v1/batches/{batch_id}/results", params={"format": fmt})
+    assert response.status_code == 200, response.text
+    assert "attachment" in response.headers["content-disposition"]
+    return response.content
+
+
+def examples_archive() -> tuple[bytes, dict[str, Any]]:
+    """The five examples, a GB18030 copy of one under a GBK name (no UTF-8 flag), and OS junk."""
+    paths = example_reports()
+    truths = {f"reports/{p.name}": truth_for(p) for p in paths}
+    gbk_raw = GBK_NAME.encode("gbk")
+    placeholder = legacy_name(0, gbk_raw)
+    entries = [
+        ("reports/", b""),
+        ("reports/empty-dir/", b""),
+        *((f"reports/{p.name}", p.read_bytes()) for p in paths),
+        (placeholder, paths[1].read_text(encoding="utf-8").encode("gb18030")),
+        ("__MACOSX/reports/._000.txt", b"\x00\x05\x16\x07junk"),
+        ("reports/.DS_Store", b"\x00\x00\x00\x01Bud1"),
+    ]
+    truths[GBK_NAME] = truth_for(paths[1])
+    return with_raw_names(make_zip(entries), {placeholder: gbk_raw}), truths
+
+
+def test_an_archive_of_examples_becomes_a_batch_with_exports(client: httpx.Client, stack: Stack) -> None:
+    data, truths = examples_archive()
+    accepted = post_batch(client, ("年报.zip", data))
+    assert accepted["jobs"] == [] and [a["state"] for a in accepted["archives"]] == ["expanding"]
+
+    batch = wait_batch(client, accepted["id"])
+    [archive] = batch["archives"]
+    assert (archive["state"], archive["members"], archive["skipped"]) == ("expanded", 6, 4)
+    assert batch["total"] == 6 and batch["progress"] == 1.0
+    jobs = by_name(batch)
+    assert set(jobs) == set(truths)  # the GBK name decoded, the junk skipped
+    if not parser_ready():
+        pytest.skip("report.parse_document is not importable yet")
+    assert batch["counts"] == {"queued": 0, "running": 0, "succeeded": 6, "failed": 0}, batch["jobs"]
+    job = client.get(f"/v1/jobs/{jobs[GBK_NAME]['id']}").json()
+    assert job["filename"] == GBK_NAME and job["batch_id"] == batch["id"]
+
+    lines = [json.loads(line) for line in export(client, batch["id"], "jsonl").decode().splitlines()]
+    rows = list(csv.DictReader(io.StringIO(export(client, batch["id"], "csv").decode("utf-8"))))
+    table = pq.read_table(io.BytesIO(export(client, batch["id"], "parquet"))).to_pylist()
+    assert len(lines) == len(rows) == len(table) == 6
+    assert list(rows[0])[:10] == list(table[0])[:10]  # same columns, same order
+    mismatches: list[str] = []
+    for line, row, record in zip(lines, rows, table, strict=True):
+        name = line["filename"]
+        truth = truths[name]
+        assert line["state"] == row["state"] == record["state"] == "succeeded"
+        assert line["job_id"] == row["job_id"] == record["job_id"] == jobs[name]["id"]
+        for key in ("agency", "year", "format"):
+            assert line["document"][key] == record[key] == truth[key], (name, key)
+            assert row[key] == str(truth[key])
+        assert row["needs_review"] in ("true", "false") and int(row["flag_count"]) >= 0
+        for section in TABLES:
+            for key, expected in leaves(truth[section]).items():
+                column = f"{section}.{key}"
+                got_csv = float(row[column]) if row[column] else None
+                if not (leaves(line["document"][section]).get(key) == record[column] == got_csv == expected):
+                    mismatches.append(
+                        f"{name}: {column} = {record[column]!r}/{row[column]!r}, truth {expected!r}"
+                    )
+    assert not mismatches, "\n".join(mismatches[:20])
+
+
+def test_reposting_an_archive_makes_a_new_batch_from_the_stored_originals(
+    client: httpx.Client, stack: Stack
+) -> None:
+    data = make_zip([(p.name, p.read_bytes()) for p in example_reports()[:2]])
+    first = post_batch(client, ("a.zip", data))
+    wait_batch(client, first["id"])
+    objects = ObjectStore(stack.settings)
+    before = sum(1 for _ in objects.client.list_objects(objects.originals, recursive=True))
+    second = post_batch(client, ("again.zip", data))
+    assert second["id"] != first["id"]
+    assert second["archives"][0]["sha256"] == first["archives"][0]["sha256"]
+    batch = wait_batch(client, second["id"])
+    assert batch["total"] == 2
+    after = sum(1 for _ in objects.client.list_objects(objects.originals, recursive=True))
+    assert after == before  # the archive and its members were already stored
+
+
+def test_unsafe_encrypted_and_nested_members_fail_alone(client: httpx.Client, stack: Stack) -> None:
+    outside = f"/tmp/gongkai-evil-{uuid.uuid4().hex}.txt"
+    report = example_reports()[2]
+    data = make_zip(
+        [
+            ("../evil.txt", b"evil"),
+            (outside, b"evil"),
+            ("C:\\Windows\\evil.txt", b"evil"),
+            ("inner.zip", make_zip([("a.txt", b"a")])),
+            ("secret.txt", b"password protected"),
+            (report.name, report.read_bytes()),
+        ]
+    )
+    data = set_flag(data, "secret.txt", 0x1)
+    batch = wait_batch(
+        client, post_batch(client, ("mixed.zip", data), (report.name, report.read_bytes()))["id"]
+    )
+    jobs = by_name(batch)
+    codes = {name: (j["error"] or {}).get("code") for name, j in jobs.items() if j["state"] == "failed"}
+    assert codes == {
+        "../evil.txt": "unsafe_path",
+        outside: "unsafe_path",
+        "C:\\Windows\\evil.txt": "unsafe_path",
+        "inner.zip": "nested_archive",
+        "secret.txt": "encrypted_archive_member",
+    }
+    assert batch["total"] == 7 and batch["counts"]["failed"] == 5  # the report twice: loose and zipped
+    assert client.get(f"/v1/jobs/{jobs['../evil.txt']['id']}/original").json()["error"]["code"] == (
+        "original_missing"
+    )
+    assert not (stack.data.parent / "evil.txt").exists() and not (stack.data / "evil.txt").exists()
+    assert not __import__("os").path.exists(outside)
+    if parser_ready():
+        assert jobs[report.name]["state"] == "succeeded"
+    lines = export(client, batch["id"], "jsonl").decode().splitlines()
+    assert {json.loads(line)["filename"] for line in lines} == set(jobs)
+
+
+def test_zip_bombs_are_refused_quickly_and_the_worker_carries_on(client: httpx.Client) -> None:
+    bomb = zip_bomb(200 * 1024 * 1024)  # 200 MB of zeros in under 1 MB
+    liar = lying_sizes(make_zip([("zeros.txt", bytes(20_000_000))]), "zeros.txt", 1000)
+    started = time.monotonic()
+    batch = wait_batch(client, post_batch(client, ("bomb.zip", bomb), ("liar.zip", liar))["id"], timeout=30)
+    assert time.monotonic() - started < 15
+    archives = {a["filename"]: a for a in batch["archives"]}
+    assert archives["bomb.zip"]["state"] == "failed"
+    assert archives["bomb.zip"]["error"]["code"] == "archive_too_large"
+    assert archives["liar.zip"]["state"] == "expanded"  # its header looked harmless…
+    codes = {j["filename"]: j["error"]["code"] for j in batch["jobs"]}
+    assert codes == {"bomb.zip": "archive_too_large", "zeros.txt": "corrupt_archive"}  # …its data did not
+
+    report = example_reports()[0]
+    after = wait_batch(client, post_batch(client, (report.name, report.read_bytes()))["id"])
+    assert after["counts"]["queued"] == after["counts"]["running"] == 0 and after["total"] == 1
+
+
+def test_corrupt_archives(client: httpx.Client) -> None:
+    truncated = make_zip([("a.txt", b"a" * 5000)])[:-40]
+    batch = wait_batch(
+        client, post_batch(client, ("bad.zip", b"PK\x03\x04" + b"\x07" * 500), ("cut.zip", truncated))["id"]
+    )
+    assert [a["error"]["code"] for a in batch["archives"]] == ["corrupt_archive", "corrupt_archive"]
+    assert batch["counts"]["failed"] == 2 and batch["total"] == 2
+    rows = list(csv.DictReader(io.StringIO(export(client, batch["id"], "csv").decode())))
+    assert [r["error_code"] for r in rows] == ["corrupt_archive", "corrupt_archive"]
+
+
+def test_batch_api_errors_and_paging(client: httpx.Client) -> None:
+    assert client.get("/v1/batches/nope").json()["error"]["code"] == "batch_not_found"
+    assert client.get("/v1/batches/nope/results").status_code == 404
+    assert client.post("/v1/batches", data={"x": "1"}).json()["error"]["code"] == "no_files"
+    files = [(f"{i}.txt", f"第{i}号".encode()) for i in range(5)]
+    accepted = post_batch(client, *files)
+    assert [j["filename"] for j in accepted["jobs"]] == [name for name, _ in files]
+    page = client.get(f"/v1/batches/{accepted['id']}", params={"offset": 1, "limit": 2}).json()
+    assert [j["filename"] for j in page["jobs"]] == ["1.txt", "2.txt"]
+    assert page["links"]["next"].endswith("offset=3&limit=2")
+    bad = client.get(f"/v1/batches/{accepted['id']}/results", params={"format": "xlsx"})
+    assert bad.status_code == 422
+    batch = wait_batch(client, accepted["id"])
+    assert batch["counts"]["failed"] == 5  # not reports
