@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -113,28 +114,43 @@ def _client(settings: Settings) -> httpx.Client:
     return httpx.Client(base_url=settings.client_api_url, timeout=60)
 
 
-def _submit(client: httpx.Client, files: list[Path]) -> list[dict[str, Any]]:
-    handles = [path.open("rb") for path in files]
+def _post_files(client: httpx.Client, path: str, files: list[Path]) -> dict[str, Any]:
+    handles = [file.open("rb") for file in files]
     try:
-        parts = [("files", (path.name, fh)) for path, fh in zip(files, handles, strict=True)]
-        response = client.post("/v1/documents", files=parts)
+        parts = [("files", (file.name, fh)) for file, fh in zip(files, handles, strict=True)]
+        response = client.post(path, files=parts)
     finally:
         for fh in handles:
             fh.close()
     if response.status_code != 202:
         err.print(f"[red]upload refused ({response.status_code}): {response.text}[/]")
         raise typer.Exit(1)
-    jobs: list[dict[str, Any]] = response.json()["jobs"]
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _submit(client: httpx.Client, files: list[Path]) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = _post_files(client, "/v1/documents", files)["jobs"]
     return jobs
 
 
 @app.command()
-def submit(files: FilesArg) -> None:
-    """Upload files to the running API; prints one job id per file."""
+def submit(
+    files: FilesArg,
+    batch: Annotated[
+        bool, typer.Option("--batch", help="one batch for all files (ZIP archives are expanded)")
+    ] = False,
+) -> None:
+    """Upload files to the running API; prints one job id per file (or the batch id with --batch)."""
     settings = get_settings()
     try:
         with _client(settings) as client:
-            jobs = _submit(client, files)
+            if batch:
+                body = _post_files(client, "/v1/batches", files)
+                console.print(f"batch {body['id']}")
+                for archive in body["archives"]:
+                    console.print(f"  archive {archive['filename']} ({archive['size']} bytes): expanding")
+            jobs = body["jobs"] if batch else _submit(client, files)
     except httpx.TransportError as exc:
         err.print(f"[red]API not reachable at {settings.client_api_url}: {exc}[/] (run `gongkai up`)")
         raise typer.Exit(1) from exc
@@ -180,6 +196,92 @@ def _poll(client: httpx.Client, job_ids: list[str], timeout: float = 600) -> lis
         ):
             return [records[j] for j in job_ids]
         time.sleep(0.3)
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+@app.command("batch")
+def batch_status(
+    batch_id: Annotated[str, typer.Argument(help="batch id (from `gongkai submit --batch`)")],
+    wait: Annotated[bool, typer.Option(help="poll until every job of the batch has finished")] = False,
+    export: Annotated[ExportFormat | None, typer.Option(help="download the results in this format")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="file for --export (default: stdout)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 3600,
+) -> None:
+    """Show a batch's progress; with --wait, wait for it; with --export, download its results."""
+    settings = get_settings()
+    try:
+        with _client(settings) as client:
+            batch = _poll_batch(client, batch_id, timeout) if wait else _get_batch(client, batch_id)
+            counts = batch["counts"]
+            summary = " · ".join(f"{state} {n}" for state, n in counts.items())
+            state = "finished" if batch["finished"] else f"{batch['progress']:.0%} done"
+            err.print(f"batch {batch_id}: {state}, {batch['total']} jobs ({summary})")
+            for archive in batch["archives"]:
+                error = (
+                    f" — {archive['error']['code']}: {archive['error']['message']}"
+                    if archive["error"]
+                    else ""
+                )
+                err.print(f"  archive {archive['filename']}: {archive['state']}{error}")
+            if export is None:
+                console.print_json(data=batch)
+                return
+            if not batch["finished"]:
+                err.print("[red]the batch has not finished; add --wait[/]")
+                raise typer.Exit(1)
+            _download(client, f"/v1/batches/{batch_id}/results", {"format": export.value}, out)
+    except httpx.TransportError as exc:
+        err.print(f"[red]API not reachable at {settings.client_api_url}: {exc}[/] (run `gongkai up`)")
+        raise typer.Exit(1) from exc
+
+
+def _get_batch(client: httpx.Client, batch_id: str) -> dict[str, Any]:
+    response = client.get(f"/v1/batches/{batch_id}", params={"limit": 1000})
+    if response.status_code == 404:
+        err.print(f"[red]no batch {batch_id}[/]")
+        raise typer.Exit(1)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _poll_batch(client: httpx.Client, batch_id: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    with err.status("waiting…") as status:
+        while True:
+            batch = _get_batch(client, batch_id)
+            if batch["finished"] or time.monotonic() > deadline:
+                return batch
+            c = batch["counts"]
+            status.update(
+                f"{c['succeeded'] + c['failed']}/{batch['total']} done ({c['running']} running, "
+                f"{batch['archives_pending']} archives expanding)"
+            )
+            time.sleep(1.0)
+
+
+def _download(client: httpx.Client, path: str, params: dict[str, str], out: Path | None) -> None:
+    with client.stream("GET", path, params=params) as response:
+        if response.status_code != 200:
+            response.read()
+            err.print(f"[red]export failed ({response.status_code}): {response.text}[/]")
+            raise typer.Exit(1)
+        if out is None:
+            for chunk in response.iter_bytes():
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+            return
+        with out.open("wb") as fh:
+            for chunk in response.iter_bytes():
+                fh.write(chunk)
+    err.print(f"wrote {out} ({out.stat().st_size} bytes)")
 
 
 @app.command()
