@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from storage import ArchiveEntry, Counts, Job, JobError, JobState, Progress, Stage
+from storage import ArchiveEntry, ArchiveState, Counts, Job, JobError, JobState, Progress, Stage
 
 
 class AcceptedJob(BaseModel):
@@ -77,11 +77,26 @@ class Health(BaseModel):
     checks: dict[str, str] = {}
 
 
+class BatchArchive(BaseModel):
+    id: str
+    filename: str | None
+    sha256: str
+    size: int
+    state: ArchiveState
+    members: int | None  # files that became jobs (stored, or refused with a code)
+    skipped: int | None  # directories and OS junk
+    error: JobError | None
+
+    @classmethod
+    def of(cls, entry: ArchiveEntry) -> BatchArchive:
+        return cls.model_validate(entry.model_dump(exclude={"original_key"}))
+
+
 class BatchAccepted(BaseModel):
     id: str
     location: str
     jobs: list[AcceptedJob]  # one per document uploaded as it is
-    archives: list[ArchiveEntry]  # expanded by a worker; their members appear in the batch as jobs
+    archives: list[BatchArchive]  # expanded by a worker; their members appear in the batch as jobs
 
 
 class BatchJob(BaseModel):
@@ -99,7 +114,7 @@ class BatchStatus(BaseModel):
     counts: Counts
     progress: float  # finished jobs / total, 0 while archives are still expanding and no job exists
     archives_pending: int
-    archives: list[ArchiveEntry]
+    archives: list[BatchArchive]
     offset: int
     limit: int
     jobs: list[BatchJob]

@@ -209,6 +209,8 @@ def scan(zf: zipfile.ZipFile, limits: Limits) -> Scan:
         _check_ratio(name, info.file_size, info.compress_size, limits)  # a bomb condemns the archive
         why = unsafe_path(name)
         error: tuple[ArchiveCode, str] | None = None
+        if info.external_attr >> 16 & 0o170000 == 0o120000:
+            why = "symbolic link"  # harmless here (nothing is extracted) but never a report
         if why:
             error = (ArchiveCode.UNSAFE_PATH, f"{name!r}: {why}")
         elif info.flag_bits & _ENCRYPTED_FLAG:

@@ -126,7 +126,7 @@ class BatchStore:
 
     def get(self, batch_id: str) -> Batch:
         raw: dict[str, str] = self.redis.hgetall(_key(batch_id))
-        if not raw:
+        if "created" not in raw:
             raise BatchNotFound(batch_id)
         counts = Counts(**{s.value: int(raw.get(f"n_{s.value}", 0)) for s in JobState})
         return Batch(

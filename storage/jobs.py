@@ -28,8 +28,7 @@ BATCH_PREFIX = "gongkai:batch:"
 # a field to increment ('' for none), then field/value pairs (JSON values).
 # Returns 0 when 'create' found the job there, -1 when 'update' did not, else 1 (or the increment).
 # The batch keys are derived from the record (standalone Redis; not for Cluster).
-_WRITE = (
-    """
+_WRITE = """
 local key = KEYS[1]
 local exists = redis.call('EXISTS', key)
 if ARGV[2] == 'create' and exists == 1 then return 0 end
@@ -44,22 +43,18 @@ local ttl = tonumber(ARGV[1])
 if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 local batch = redis.call('HGET', key, 'batch_id')
 local new = redis.call('HGET', key, 'state')
-if batch and batch ~= 'null' and old ~= new then
-  local bkey = '"""
-    + BATCH_PREFIX
-    + """' .. cjson.decode(batch)
-  if old then redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(old), -1) end
-  redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(new), 1)
-  if not old then
-    redis.call('RPUSH', bkey .. ':jobs', string.sub(key, """
-    + str(len(KEY_PREFIX) + 1)
-    + """))
-    if ttl > 0 then redis.call('EXPIRE', bkey .. ':jobs', ttl) end
-  end
+if not batch or batch == 'null' or old == new then return result end
+local bkey = '@BATCH_PREFIX@' .. cjson.decode(batch)
+-- an expired batch is not brought back as a hash of counters alone
+if redis.call('EXISTS', bkey) == 0 then return result end
+if old then redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(old), -1) end
+redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(new), 1)
+if not old then
+  redis.call('RPUSH', bkey .. ':jobs', string.sub(key, @ID_START@))
+  if ttl > 0 then redis.call('EXPIRE', bkey .. ':jobs', ttl) end
 end
 return result
-"""
-)
+""".replace("@BATCH_PREFIX@", BATCH_PREFIX).replace("@ID_START@", str(len(KEY_PREFIX) + 1))
 
 
 class JobState(StrEnum):

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import BatchesDep, EnqueueArchiveDep, EnqueueDep, JobsDep, ObjectsDep, SettingsDep
 from api.errors import ApiError, ErrorResponse
-from api.schemas import AcceptedJob, BatchAccepted, BatchJob, BatchStatus
+from api.schemas import AcceptedJob, BatchAccepted, BatchArchive, BatchJob, BatchStatus
 from gongkai.log import get_logger
 from storage import (
     ArchiveEntry,
@@ -132,7 +132,7 @@ async def create_batch(
             )
             for j, o in zip(documents, [o for _, o, a in stored if not a], strict=True)
         ],
-        archives=archives,
+        archives=[BatchArchive.of(a) for a in archives],
     )
 
 
@@ -168,7 +168,7 @@ async def get_batch(
     done = batch.counts.succeeded + batch.counts.failed
     base = request.url_for("get_batch", batch_id=batch_id).path
     links = {"self": base} | {f"results_{fmt}": f"{base}/results?format={fmt}" for fmt in MEDIA_TYPES}
-    if offset + limit < batch.total:
+    if limit and offset + limit < batch.total:
         links["next"] = f"{base}?offset={offset + limit}&limit={limit}"
     return BatchStatus(
         id=batch.id,
@@ -176,9 +176,10 @@ async def get_batch(
         finished=batch.finished,
         total=batch.total,
         counts=batch.counts,
-        progress=1.0 if batch.finished else round(done / batch.total, 4) if batch.total else 0.0,
+        # below 1 until finished: archives still expanding will add jobs
+        progress=1.0 if batch.finished else min(0.9999, round(done / batch.total, 4)) if batch.total else 0.0,
         archives_pending=batch.archives_pending,
-        archives=archives,
+        archives=[BatchArchive.of(a) for a in archives],
         offset=offset,
         limit=limit,
         jobs=[BatchJob.model_validate(row) for row in rows],

@@ -92,6 +92,15 @@ def test_legacy_names_without_the_utf8_flag(encoding: str) -> None:
     assert read_all(data, "年报/" + NAME) == "内容".encode()
 
 
+def test_symbolic_links_are_refused() -> None:
+    link = zipfile.ZipInfo("link.txt")
+    link.external_attr = (0o120777 << 16) | 0x20
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(link, "/etc/passwd")
+    assert scanned(buf.getvalue()) == {"link.txt": ArchiveCode.UNSAFE_PATH}
+
+
 def test_utf8_flagged_names() -> None:
     assert scanned(make_zip([(NAME, b"x")])) == {NAME: None}
 
