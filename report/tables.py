@@ -669,7 +669,9 @@ def _read_t4(s: _Stream, lo: int, hi: int) -> _Part:
             break
         else:
             last_label = len(seq)
-    cells = _fit(seq, _N_REV) or _fit(seq[last_label:], _N_REV)
+    # the value row after the last header cell first: header rows carry empty cells of their own
+    # (spans left empty by a grid), which would shift the numbers if counted as table cells
+    cells = _fit(seq[last_label:], _N_REV) or _fit(seq, _N_REV)
     if cells and _guessed_blanks(cells) and not groups_ok([parse_number(c.raw) for c in cells]):
         cells = None
     if cells is None:

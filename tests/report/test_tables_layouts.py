@@ -237,3 +237,17 @@ def test_pdf_layout_with_blank_zeros() -> None:
     assert r.ambiguities  # "2 … 2" could be any column's: flagged
     want = numeric_truth(truth)
     assert [k for k in all_keys("2021") if not same(r.cells[k].value, want[k])] == []
+
+
+@needs_shared
+def test_grid_table4_blank_cells_under_spans_left_empty() -> None:
+    # a grid whose merged header cells are left empty where they span, and a value row with blanks:
+    # the header's empty cells must not shift the numbers (they would still add up, shifted)
+    truth = truth_for(SAMPLES / "huaian_2024_layout.txt")
+    truth["review_litigation"] = {
+        "review": {"upheld": 21, "corrected": 2, "other": 6, "pending": 3, "total": 32},
+        "litigation_direct": {"upheld": None, "corrected": None, "other": 1, "pending": None, "total": 1},
+        "litigation_after_review": dict.fromkeys(("upheld", "corrected", "other", "pending", "total")),
+    }
+    r = read_tables("", "2021", grids=truth_grids(truth, repeat_merged=False))
+    assert wrong_cells(r, truth, allow_ambiguous=False) == []
