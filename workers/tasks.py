@@ -173,6 +173,7 @@ def _on_failure(args: Any = None, exception: BaseException | None = None, **_: A
 def _fresh_clients(**_: Any) -> None:
     # Never share sockets with the parent across fork.
     services.cache_clear()
+    batches.cache_clear()
 
 
 @signals.task_failure.connect(sender=expand_archive)
