@@ -124,8 +124,18 @@ def tokenize_text(text: str) -> list[Token]:
     filled = [i for i, x in enumerate(lines) if x.strip()]
     spaced = sum(1 for i in filled if i + 1 < len(lines) and not lines[i + 1].strip())
     if filled and spaced > 0.5 * len(filled):
-        # blank lines separate (nearly) every line (pdftotext, some HTML exports): they are not cells
-        out = [t for t in out if t.strength != Strength.LINE]
+        # blank lines separate (nearly) every line (pdftotext, some HTML exports): one is a
+        # separator, not a cell; an empty cell shows as two more ("0", "", "", "", "5": one blank)
+        kept: list[Token] = []
+        empty: list[Token] = []
+        for tok in out:
+            if tok.strength == Strength.LINE:
+                empty.append(tok)
+                continue
+            kept += empty[1::2][: (len(empty) - 1) // 2]
+            empty = []
+            kept.append(tok)
+        out = kept
     return out
 
 

@@ -150,3 +150,17 @@ def test_any_text_gives_readings_of_template_cells(pieces: list[str], fmt: str) 
         assert all(len(c) == len(amb.fields) for c in amb.candidates)
     for key, cell in readings.cells.items():
         assert cell.value is None or isinstance(cell.value, int | float), key
+
+
+@needs_shared
+@pytest.mark.parametrize("fmt", FORMATS)
+@_SETTINGS
+@given(seed=SEEDS)
+def test_cells_separated_by_blank_lines_read_back_exactly(cache: Path, fmt: str, seed: int) -> None:
+    # one cell per line with a blank line after every line (like sample 002): an empty cell is
+    # then three empty lines in a row
+    path, truth = _truth(cache, fmt, seed)
+    text = "\n\n".join(_render(cache, path, "cells").split("\n"))
+    readings = read_tables(text, fmt)
+    assert wrong_cells(readings, truth, allow_ambiguous=False) == []
+    assert readings.missing == []
