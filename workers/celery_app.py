@@ -6,12 +6,18 @@ Run a worker with `celery -A workers.celery_app worker` (the local stack and doc
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Queue
 
 from gongkai.settings import Settings, get_settings
 
 TASK_NAME = "gongkai.process_document"
 EXPAND_TASK = "gongkai.expand_archive"  # args: batch id, archive id
 EXPORT_TASK = "gongkai.export_batch"  # args: batch id
+DEFAULT_QUEUE = "celery"
+# Short batch bookkeeping (expanding archives, writing exports) gets its own queue: a worker consumes
+# both in turn, so a new archive is expanded while thousands of documents are still queued, instead
+# of after them.
+BATCH_QUEUE = "gongkai.batches"
 
 
 def create_app(settings: Settings) -> Celery:
@@ -37,6 +43,10 @@ def create_app(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_track_started=False,
+        # Workers consume every queue listed here unless started with -Q.
+        task_default_queue=DEFAULT_QUEUE,
+        task_queues=(Queue(DEFAULT_QUEUE), Queue(BATCH_QUEUE)),
+        task_routes={EXPAND_TASK: {"queue": BATCH_QUEUE}, EXPORT_TASK: {"queue": BATCH_QUEUE}},
     )
     return app
 

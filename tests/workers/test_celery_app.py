@@ -23,3 +23,14 @@ def test_task_retries_only_transient_errors() -> None:
     assert tuple(process_document.autoretry_for) == TRANSIENT_ERRORS
     assert process_document.retry_backoff
     assert not any(issubclass(ValueError, e) for e in TRANSIENT_ERRORS)
+
+
+def test_batch_bookkeeping_does_not_wait_behind_documents() -> None:
+    from workers.celery_app import BATCH_QUEUE, DEFAULT_QUEUE, EXPAND_TASK, EXPORT_TASK
+
+    app = create_app(Settings())
+    assert {q.name for q in app.conf.task_queues} == {DEFAULT_QUEUE, BATCH_QUEUE}  # a worker takes both
+    router = app.amqp.router
+    for task in (EXPAND_TASK, EXPORT_TASK):
+        assert router.route({}, task)["queue"].name == BATCH_QUEUE
+    assert router.route({}, TASK_NAME)["queue"].name == DEFAULT_QUEUE
