@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pdfplumber
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
 from extract.engine import OcrEngine
 from extract.errors import ExtractionError, ExtractionErrorCode
@@ -67,6 +68,17 @@ def _page_count_pdfminer(data: bytes) -> int | None:
         return None
 
 
+def _needs_ocr(page: pdfium.PdfPage, text: str) -> bool:
+    """A page with little text: a scan (an image over much of the page), or text drawn as curves
+    (no text at all, yet ink). A short page of real text (the tail of a table) keeps its layer."""
+    pw, ph = page.get_size()
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
+        left, bottom, right, top = obj.get_bounds()
+        if (right - left) * (top - bottom) > 0.25 * pw * ph:
+            return True
+    return not text.strip() and _has_ink(page)
+
+
 def _has_ink(page: pdfium.PdfPage) -> bool:
     """Whether the page shows anything: text drawn as curves or an image has no text layer."""
     # 50 dpi is enough to see text; thin glyphs render grey there, hence the light threshold.
@@ -102,8 +114,8 @@ def extract_pdf(
                 except pdfium.PdfiumError:
                     raw = ""
                 verdict, reason = judge_text_layer(raw, options.min_text_chars)
-                if verdict == "sparse" and _has_ink(page):
-                    verdict, reason = "image", f"{reason} but the page shows ink (image or curves)"
+                if verdict == "sparse" and _needs_ocr(page, raw):
+                    verdict, reason = "image", f"{reason} but the page shows more (an image or curves)"
                 use_text = options.ocr != OcrMode.FORCE and verdict in ("ok", "sparse")
                 if use_text:
                     if plumber is None:

@@ -283,3 +283,12 @@ def test_scanned_300dpi_fields_right_or_flagged(
     rs = readings(doc, _truth(HUAIAN_TRUTH))
     right = sum(1 for r in rs if r.cell and cell_number(r.cell.text) == r.expected)
     assert right / len(rs) > 0.9
+
+
+def test_short_text_page_keeps_its_text_layer(build: Build, rendered: Callable[[Path, int], Path]) -> None:
+    # This render puts only the tail of table 二 (12 characters and the table's rules) on page 2:
+    # a short page of real text, not a scan, so no OCR.
+    truth = build("make_truth.py", [], "--format", "2019-trial", "--seed", "32", suffix=".json")
+    doc = _extract(rendered(truth, 32))
+    assert all(p.method == PageMethod.TEXT_LAYER for p in doc.pages), [p.reason for p in doc.pages]
+    assert any("characters" in p.reason and p.tables for p in doc.pages)
