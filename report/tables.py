@@ -490,9 +490,51 @@ def _read_t2(s: _Stream, t: Template, lo: int, hi: int) -> _Part:
             part.set_pieces(keys, got.candidates[chosen])
             if len(got.candidates) > 1:
                 part.ambiguities.append(_ambiguity(keys, got.run or "", got.candidates, chosen))
+        elif (blanks := _t2_blank_placements(s, got, len(keys))) is not None:
+            # a spaced layout with blank cells: no checksum, so every placement is a candidate,
+            # the one nearest the column headers first
+            part.set_pieces(keys, blanks[0])
+            if len(blanks) > 1:
+                part.ambiguities.append(_ambiguity(keys, got.run or "", blanks, 0))
         else:
             part.missing.append(f"{DISCLOSURE_SECTION}.{row.key}")
     return part
+
+
+def _t2_blank_placements(s: _Stream, row: _Row, n: int) -> list[list[str]] | None:
+    """Placements of a spaced table-二 row that prints fewer numbers than it has cells, ordered by
+    the distance of each number from the header cell above its column (the block's header line,
+    "信息内容 本年制发件数 本年废止件数 现行有效件数")."""
+    printed = row.printed_tokens
+    if not row.inline or not 0 < len(printed) < n or not all(t.spaced and t.raw for t in printed):
+        return None
+    cands = [_place(printed, w, n) for w in itertools.combinations(range(n), len(printed))]
+    first = s.tokens.index(printed[0])
+    head = next(
+        (i for i in range(first - 1, -1, -1) if not s.tokens[i].is_value and s.tokens[i].text == "信息内容"),
+        None,
+    )
+    row.run = " ".join(t.raw for t in printed)
+    if head is not None:
+        line = s.tokens[head].line
+        cols = [
+            t.col for t in s.tokens[head + 1 :] if t.line == line and not t.is_value and t.col is not None
+        ]
+        if len(cols) == n:
+
+            def cost(cells: list[str]) -> float:
+                where = [j for j, c in enumerate(cells) if c]
+                return sum(abs((t.col or 0) - cols[j]) for t, j in zip(printed, where, strict=True))
+
+            return sorted(cands, key=cost)
+    return cands
+
+
+def _place(printed: list[Token], where: tuple[int, ...], n: int) -> list[str]:
+    cells = [""] * n
+    for t, j in zip(printed, where, strict=True):
+        cells[j] = t.raw
+    return cells
 
 
 # ----------------------------------------------------------------------------- table 三

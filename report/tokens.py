@@ -39,7 +39,7 @@ class Token:
     confidence: float | None = None
     # separated from its neighbours by spaces only (pdftotext, pypdf): a blank cell leaves no trace
     spaced: bool = False
-    col: float | None = None  # a spaced value's centre, in characters from the line's start
+    col: float | None = None  # a spaced cell's centre, in characters from the line's start
 
 
 _MD_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
@@ -115,7 +115,7 @@ def tokenize_text(text: str) -> list[Token]:
             if p.strip():
                 for t in _cell_tokens(p, n, CellSource.LAYOUT, None):
                     col = None
-                    if t.is_value and t.raw:
+                    if t.raw:
                         i = line.find(t.raw, at)
                         if i >= 0:
                             at, col = i + len(t.raw), i + len(t.raw) / 2

@@ -251,3 +251,19 @@ def test_grid_table4_blank_cells_under_spans_left_empty() -> None:
     }
     r = read_tables("", "2021", grids=truth_grids(truth, repeat_merged=False))
     assert wrong_cells(r, truth, allow_ambiguous=False) == []
+
+
+@needs_shared
+def test_pdf_layout_table2_blank_cell() -> None:
+    # 规章's 本年废止件数 printed blank in pdftotext -layout: no checksum, so every placement is a
+    # candidate; the one under the right header is chosen
+    path = SAMPLES / "huaian_2024_layout.txt"
+    row = "规章            1          0        11"
+    text = path.read_text("utf-8")
+    assert row in text
+    r = read_tables(text.replace(row, "规章            1                   11"), "2021")
+    keys = [f"active_disclosure.regulations.{f}" for f in ("issued", "repealed", "in_force")]
+    assert [r.cells[k].value for k in keys] == [1, None, 11]
+    amb = next(a for a in r.ambiguities if a.fields == keys)
+    assert sorted(amb.candidates, key=str) == sorted([[1, None, 11], [1, 11, None], [None, 1, 11]], key=str)
+    assert r.cells["active_disclosure.normative_documents.in_force"].value == 66
