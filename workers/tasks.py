@@ -37,16 +37,29 @@ _UNRECORDABLE: tuple[type[BaseException], ...] = (JobNotFound, *TRANSIENT_ERRORS
 
 
 @lru_cache(maxsize=1)
+def clients() -> pipeline.Services:
+    """One set of clients per worker process (created lazily, after the fork; no network yet)."""
+    return pipeline.Services(jobs=JobStore.from_settings(_settings), objects=ObjectStore(_settings))
+
+
+_buckets_ready = False
+
+
 def services() -> pipeline.Services:
-    """One set of clients per worker process (created lazily, after the fork)."""
-    objects = ObjectStore(_settings)
-    objects.ensure_buckets()
-    return pipeline.Services(jobs=JobStore.from_settings(_settings), objects=objects)
+    """The clients, once the buckets are known to exist. Raises a transient error while S3 is down
+    (the task retries); the signal handlers use `clients()`, so attempts and retries are still
+    recorded in Redis during an S3 outage."""
+    global _buckets_ready
+    s = clients()
+    if not _buckets_ready:
+        s.objects.ensure_buckets()
+        _buckets_ready = True
+    return s
 
 
 @lru_cache(maxsize=1)
 def batches() -> BatchStore:
-    return BatchStore(services().jobs.redis, ttl_seconds=_settings.job_ttl_seconds)
+    return BatchStore(clients().jobs.redis, ttl_seconds=_settings.job_ttl_seconds)
 
 
 @app.task(
@@ -60,7 +73,7 @@ def batches() -> BatchStore:
 def process_document(job_id: str) -> str | None:
     state = pipeline.run_job(job_id, services())
     if state is not None:
-        _after_job(job_id, services().jobs, batches())
+        _after_job(job_id, clients().jobs, batches())
     return state.value if state else None
 
 
@@ -125,7 +138,7 @@ def _on_prerun(task_id: str, args: Any = None, **_: Any) -> None:
     if job_id is None:
         return
     try:
-        attempt = services().jobs.start_attempt(job_id)
+        attempt = clients().jobs.start_attempt(job_id)
     except JobNotFound:
         return
     log.info("job.started", job_id=job_id, attempt=attempt)
@@ -139,7 +152,7 @@ def _on_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
     log.warning("job.retrying", job_id=job_id, reason=str(reason))
     # The store itself may be what is down; the next attempt records its own start anyway.
     with contextlib.suppress(*_UNRECORDABLE):
-        services().jobs.update(job_id, state=JobState.QUEUED, stage=Stage.RETRYING)
+        clients().jobs.update(job_id, state=JobState.QUEUED, stage=Stage.RETRYING)
 
 
 @signals.task_failure.connect(sender=process_document)
@@ -172,7 +185,7 @@ def _on_failure(args: Any = None, exception: BaseException | None = None, **_: A
 @signals.worker_process_init.connect
 def _fresh_clients(**_: Any) -> None:
     # Never share sockets with the parent across fork.
-    services.cache_clear()
+    clients.cache_clear()
     batches.cache_clear()
 
 

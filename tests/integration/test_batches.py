@@ -215,3 +215,29 @@ def test_batch_api_errors_and_paging(client: httpx.Client) -> None:
     assert bad.status_code == 422
     batch = wait_batch(client, accepted["id"])
     assert batch["counts"]["failed"] == 5  # not reports
+
+
+def test_retried_jobs_and_expansions_are_counted_once(client: httpx.Client, stack: Stack) -> None:
+    reports = example_reports()
+    stack.stop("worker")  # everything waits in the queue…
+    accepted = post_batch(
+        client,
+        ("two.zip", make_zip([(p.name, p.read_bytes()) for p in reports[3:5]])),
+        ("loose.txt", reports[0].read_bytes()),
+    )
+    stack.stop("s3")  # …and meets an S3 outage: the expansion and the job retry with backoff
+    try:
+        stack.start("worker")
+        deadline = time.monotonic() + 20
+        while client.get(f"/v1/jobs/{accepted['jobs'][0]['id']}").json()["stage"] != "retrying":
+            assert time.monotonic() < deadline, "the job never retried"
+            time.sleep(0.2)
+    finally:
+        stack.start("s3")
+    batch = wait_batch(client, accepted["id"])
+    assert batch["total"] == 3 and batch["archives"][0]["members"] == 2
+    assert sum(batch["counts"].values()) == 3  # no job counted twice
+    loose = client.get(f"/v1/jobs/{accepted['jobs'][0]['id']}").json()
+    assert loose["attempts"] >= 2
+    if parser_ready():
+        assert batch["counts"]["succeeded"] == 3, batch["jobs"]
