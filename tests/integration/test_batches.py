@@ -200,6 +200,14 @@ def test_corrupt_archives(client: httpx.Client) -> None:
     rows = list(csv.DictReader(io.StringIO(export(client, batch["id"], "csv").decode())))
     assert [r["error_code"] for r in rows] == ["corrupt_archive", "corrupt_archive"]
 
+    empty = wait_batch(client, post_batch(client, ("empty.zip", make_zip([("junk/", b"")])))["id"])
+    assert (empty["total"], empty["archives"][0]["state"], empty["archives"][0]["skipped"]) == (
+        0,
+        "expanded",
+        1,
+    )
+    assert export(client, empty["id"], "jsonl") == b""
+
 
 def test_batch_api_errors_and_paging(client: httpx.Client) -> None:
     assert client.get("/v1/batches/nope").json()["error"]["code"] == "batch_not_found"
