@@ -258,7 +258,12 @@ class MemberReader:
     """
 
     def __init__(self, zf: zipfile.ZipFile, member: Member, limits: Limits, budget: list[int]) -> None:
-        self._stream = zf.open(member.info)
+        try:
+            self._stream = zf.open(member.info)
+        except zipfile.BadZipFile as exc:  # its local header disagrees with the central directory
+            raise MemberRejected(ArchiveCode.CORRUPT, f"{member.name!r}: {exc}") from exc
+        except RuntimeError as exc:  # encrypted without saying so in the flags we checked
+            raise MemberRejected(ArchiveCode.ENCRYPTED, f"{member.name!r}: {exc}") from exc
         self.member = member
         self.limits = limits
         self.budget = budget  # [bytes still allowed for the whole archive], shared across members

@@ -142,6 +142,18 @@ def test_a_header_that_lies_about_the_size_cannot_inflate_the_stream() -> None:
     assert caught.value.code == ArchiveCode.CORRUPT
 
 
+def test_a_local_header_that_disagrees_is_a_corrupt_member() -> None:
+    data = make_zip([("a.txt", b"a" * 100), ("b.txt", b"b")])
+    local = data.find(b"PK\x03\x04")
+    data = data[:local] + b"PK\x03\x05" + data[local + 4 :]  # a.txt's local header is broken
+    with open_archive(io.BytesIO(data)) as zf:
+        members = scan(zf, LIMITS).members
+        with pytest.raises(MemberRejected) as caught:
+            MemberReader(zf, members[0], LIMITS, [LIMITS.max_total_bytes])
+        assert caught.value.code == ArchiveCode.CORRUPT
+    assert read_all(data, "b.txt") == b"b"
+
+
 def test_stream_caps_hold_whatever_the_header_says() -> None:
     # A header claiming less than it holds is caught by zipfile (above); the caps also stop an honest
     # member when the archive-wide budget runs out.
