@@ -442,6 +442,10 @@ def ocr_page(
         )
 
 
+def _looks_unread(words: list[Word]) -> bool:
+    return not words or sum(w.conf for w in words) / len(words) < 0.5
+
+
 def _ocr_page(
     image: Image.Image,
     number: int,
@@ -476,6 +480,11 @@ def _ocr_page(
     clean[(lines > 0) & (in_table > 0)] = 255
 
     words = engine.words(Image.fromarray(clean), psm=3, timeout=max(1.0, deadline - time.monotonic()))
+    if not detect_orientation and _looks_unread(words):
+        # A page upside down (or sideways on a portrait sheet) reads as junk: ask OSD, then redo.
+        orient = engine.orientation(image, timeout=max(1.0, deadline - time.monotonic()))
+        if orient and orient.rotate and orient.confidence >= _MIN_OSD_CONFIDENCE:
+            return _ocr_page(image, number, engine, deadline, True, unit, reason)
     grids: list[Grid] = []
     inset = max(3, gray.shape[1] // 500)
     for table in tables:

@@ -292,3 +292,22 @@ def test_short_text_page_keeps_its_text_layer(build: Build, rendered: Callable[[
     doc = _extract(rendered(truth, 32))
     assert all(p.method == PageMethod.TEXT_LAYER for p in doc.pages), [p.reason for p in doc.pages]
     assert any("characters" in p.reason and p.tables for p in doc.pages)
+
+
+@pytest.mark.ocr
+def test_upside_down_scanned_page_is_turned(
+    build: Build, rendered: Callable[[Path, int], Path], tmp_path: Path
+) -> None:
+    import pypdfium2 as pdfium
+
+    scan = build("make_scan.py", [rendered(HUAIAN_TRUTH, 3)], "--dpi", "300")
+    pdf = pdfium.PdfDocument(str(scan))
+    image = pdf[3].render(scale=300 / 72, grayscale=True).to_pil().rotate(180)
+    out = tmp_path / "upside-down.pdf"
+    image.save(out, format="PDF", resolution=300)
+    doc = _extract(out)
+    page = doc.pages[0]
+    assert page.method == PageMethod.OCR
+    assert "rotated 180°" in page.reason
+    four = [g for g in page.tables if len(g.rows[0]) == 15]
+    assert four and four[0].rows[-1][4].text == "351"
