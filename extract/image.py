@@ -19,6 +19,15 @@ _MIN_DPI = 250
 _TARGET_DPI = 300
 
 
+def _gray(img: Image.Image) -> Image.Image:
+    # Transparent pixels are often black underneath: put them on white paper first.
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(paper, rgba).convert("L")
+    return img.convert("L")
+
+
 def _too_large(w: int, h: int, options: ExtractOptions) -> ExtractionError:
     return ExtractionError(
         ExtractionErrorCode.IMAGE_TOO_LARGE,
@@ -58,7 +67,7 @@ def extract_image(
                 w, h = img.size
                 if w * h > options.max_image_pixels:
                     raise _too_large(w, h, options)
-                frame = img.convert("L")  # decodes the frame
+                frame = _gray(img)  # decodes the frame
                 dpi = img.info.get("dpi", (0, 0))[0] or 0
             except (OSError, ValueError, EOFError) as exc:
                 raise ExtractionError(

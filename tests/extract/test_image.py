@@ -126,3 +126,12 @@ def test_multipage_tiff(build: Build, rendered: Callable[[Path, int], Path]) -> 
     ]
     assert silent == []
     assert sum(c.text == e for c, e in zip(cells, expected, strict=True)) >= 12
+
+
+def test_transparent_background_becomes_white() -> None:
+    from extract.image import _gray
+
+    img = Image.new("RGBA", (10, 10), (0, 0, 0, 0))  # transparent black
+    img.putpixel((5, 5), (0, 0, 0, 255))
+    gray = _gray(img)
+    assert gray.getpixel((0, 0)) == 255 and gray.getpixel((5, 5)) == 0
