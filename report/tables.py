@@ -129,6 +129,8 @@ def _find_label(s: _Stream, keys: Sequence[str], lo: int, hi: int) -> tuple[int,
     long_keys = [clean(k) for k in keys if len(clean(k)) > 2]
     short = [clean(k) for k in keys if len(clean(k)) <= 2]
     best = s.find(long_keys, lo, hi) if long_keys else None
+    if best is not None:
+        return best  # "3.其他" wins over a bare "其他", which may be a repeated column header
     for k in short:
         start = lo
         while True:
@@ -191,8 +193,8 @@ def _fit(seq: list[Token], n: int) -> list[Token] | None:
         if all(t.source == CellSource.GRID and t.raw == hard[n - 1].raw for t in hard[n:]):
             return hard[:n]
         return None
-    if seq and all(t.raw == "" for t in seq) and any(t.strength <= Strength.PAD for t in seq):
-        # a row printed with nothing but empty cells: every cell blank
+    if len(seq) >= n and all(t.raw == "" for t in seq) and any(t.strength <= Strength.PAD for t in seq):
+        # a row printed with nothing but empty cells (at least as many as it has): every cell blank
         blank = next(t for t in seq if t.strength <= Strength.PAD)
         return [blank] * n
     return None

@@ -286,7 +286,7 @@ _OTHER_2021 = (
         ("缴纳费用", "收费通知", "逾期未按"),
     ),
     # "其他" alone is also a column header: the reader only accepts this right after other_unpaid_fee
-    ApplicationRow("other_other", "其他", "3.", "result", _G6, ("3.其他", "其他")),
+    ApplicationRow("other_other", "其他", "3.", "result", _G6, ("3.其他", "3、其他", "其他")),
 )
 _OTHER_TRIAL = (ApplicationRow("other", "其他处理", "（六）", "result", None, ("其他处理",)),)
 _BOTTOM = (

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import re
 
+import pytest
+
 from report.cells import parse_number
 from report.document import Grid
 from report.readings import CellSource
@@ -267,3 +269,16 @@ def test_pdf_layout_table2_blank_cell() -> None:
     amb = next(a for a in r.ambiguities if a.fields == keys)
     assert sorted(amb.candidates, key=str) == sorted([[1, None, 11], [1, 11, None], [None, 1, 11]], key=str)
     assert r.cells["active_disclosure.normative_documents.in_force"].value == 66
+
+
+@needs_shared
+@pytest.mark.parametrize("at_label", ["3.其他", "（七）总计", "1.属于国家秘密"])
+def test_grid_table3_continued_on_next_page_with_header_repeated(at_label: str) -> None:
+    # a table broken across pages repeats its header rows, whose cells include a bare "其他"
+    truth = truth_for(SAMPLES / "huaian_2024_layout.txt")
+    t2, t3, t4 = (g.texts() for g in truth_grids(truth, repeat_merged=False))
+    cut = next(i for i, row in enumerate(t3) if at_label in row)
+    pages = [t2, t3[:cut], t3[:3] + t3[cut:], t4]
+    r = read_tables("", "2021", grids=[Grid.from_texts(p) for p in pages])  # type: ignore[arg-type]
+    assert wrong_cells(r, truth, allow_ambiguous=False) == []
+    assert r.missing == []
