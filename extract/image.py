@@ -90,6 +90,7 @@ def extract_image(
                         detect_orientation=True,
                         unit=1 / scale,  # boxes in the original image's pixels
                         reason=reason,
+                        dpi=float(dpi) * scale if dpi else None,
                     )
                 )
             if progress:

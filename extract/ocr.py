@@ -108,12 +108,17 @@ def binarize(gray: U8) -> U8:
     return np.asarray(bw, dtype=np.uint8)
 
 
-def ruling_lines(bw: U8) -> tuple[U8, U8]:
+def ruling_lines(bw: U8, dpi: float | None = None) -> tuple[U8, U8]:
     """Horizontal and vertical ruling-line masks. Kernels are longer than any stroke of a
-    character at body sizes (≈ 40 px at 300 dpi) and shorter than a table cell."""
+    character at body sizes (≈ 10 pt, 40 px at 300 dpi) and shorter than a table cell: 20 pt and
+    12 pt at a known resolution, else guessed from the image as if it were a whole A4 page."""
     h, w = bw.shape
-    hk = cv2.getStructuringElement(cv2.MORPH_RECT, (max(40, w // 30), 1))
-    vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(30, h // 70)))
+    if dpi:
+        hlen, vlen = round(20 * dpi / 72), round(12 * dpi / 72)
+    else:
+        hlen, vlen = w // 30, h // 70
+    hk = cv2.getStructuringElement(cv2.MORPH_RECT, (max(40, hlen), 1))
+    vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(30, vlen)))
     # Close small gaps first so broken lines on degraded scans survive the opening.
     horiz = cv2.morphologyEx(
         cv2.morphologyEx(bw, cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8)), cv2.MORPH_OPEN, hk
@@ -429,13 +434,15 @@ def ocr_page(
     detect_orientation: bool = False,
     unit: float = 1.0,
     reason: str = "",
+    dpi: float | None = None,
 ) -> Page:
-    """OCR one page image. `unit` converts pixels into the page's box units (72/dpi for PDF points).
+    """OCR one page image. `unit` converts pixels into the page's box units (72/dpi for PDF points);
+    `dpi`, when known, sizes the ruling-line search (needed for crops smaller than a page).
     Engine failures (timeout) give a `failed` page, never an exception."""
     engine = engine or TesseractEngine()
     deadline = time.monotonic() + timeout
     try:
-        return _ocr_page(image, number, engine, deadline, detect_orientation, unit, reason)
+        return _ocr_page(image, number, engine, deadline, detect_orientation, unit, reason, dpi)
     except OcrFailure as exc:
         return Page(
             number=number, method=PageMethod.FAILED, reason=f"{reason}; OCR failed: {exc}".lstrip("; ")
@@ -454,6 +461,7 @@ def _ocr_page(
     detect_orientation: bool,
     unit: float,
     reason: str,
+    dpi: float | None,
 ) -> Page:
     notes = [reason] if reason else []
     if detect_orientation:
@@ -468,7 +476,7 @@ def _ocr_page(
         gray = rotate_gray(gray, angle)
         notes.append(f"deskewed {angle:+.2f}°")
     bw = binarize(gray)
-    horiz, vert = ruling_lines(bw)
+    horiz, vert = ruling_lines(bw, dpi)
     tables = find_tables(horiz, vert)
     # Erase the ruling lines: Tesseract reads them as 1, l or | and loses digits touching them.
     # Only inside tables: outside, long strokes of large title glyphs pass for lines.
@@ -484,7 +492,7 @@ def _ocr_page(
         # A page upside down (or sideways on a portrait sheet) reads as junk: ask OSD, then redo.
         orient = engine.orientation(image, timeout=max(1.0, deadline - time.monotonic()))
         if orient and orient.rotate and orient.confidence >= _MIN_OSD_CONFIDENCE:
-            return _ocr_page(image, number, engine, deadline, True, unit, reason)
+            return _ocr_page(image, number, engine, deadline, True, unit, reason, dpi)
     grids: list[Grid] = []
     inset = max(3, gray.shape[1] // 500)
     for table in tables:

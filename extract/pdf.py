@@ -68,14 +68,85 @@ def _page_count_pdfminer(data: bytes) -> int | None:
         return None
 
 
+# An image over this share of a text page may be a table pasted as a picture (a seal is ≈ 3 %,
+# logos less).
+_TABLE_IMAGE_SHARE = 0.06
+
+
+def _large_images(page: pdfium.PdfPage, share: float) -> list[tuple[float, float, float, float]]:
+    """Bounds (left, bottom, right, top, PDF points) of images covering more than `share` of the page."""
+    pw, ph = page.get_size()
+    out = []
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
+        left, bottom, right, top = obj.get_bounds()
+        if (right - left) * (top - bottom) > share * pw * ph:
+            out.append((left, bottom, right, top))
+    return out
+
+
+def _with_image_tables(
+    page: pdfium.PdfPage, text_page: Page, options: ExtractOptions, engine: OcrEngine | None
+) -> Page:
+    """A text page may carry a table as a picture (DOMAIN: "tables as images inside otherwise
+    text documents"): OCR each large image; keep what it gives only if it holds a ruled table."""
+    images = _large_images(page, _TABLE_IMAGE_SHARE)
+    if not images:
+        return text_page
+    pw, ph = page.get_size()
+    scale = options.ocr_dpi / 72
+    rendered = page.render(scale=scale, grayscale=True).to_pil()
+    extra: list[Grid] = []
+    texts: list[str] = []
+    confidences: list[float] = []
+    for left, bottom, right, top in images:
+        x0, y0 = max(0.0, left), max(0.0, ph - top)  # PDF y grows upwards; boxes are top-left based
+        x1, y1 = min(pw, right), min(ph, ph - bottom)
+        if any(
+            g.box and g.box.x0 < x1 and x0 < g.box.x1 and g.box.top < y1 and y0 < g.box.bottom
+            for g in text_page.tables
+        ):
+            continue  # the text layer already has this table's grid
+        crop = rendered.crop((round(x0 * scale), round(y0 * scale), round(x1 * scale), round(y1 * scale)))
+        got = ocr_page(
+            crop,
+            text_page.number,
+            engine=engine,
+            timeout=options.ocr_page_timeout_s,
+            unit=1 / scale,
+            dpi=options.ocr_dpi,
+        )
+        if got.method != PageMethod.OCR or not got.tables:
+            continue
+        for grid in got.tables:
+            for box in [grid.box, *(c.box for row in grid.rows for c in row)]:
+                if box is not None:  # shift from the crop's origin to the page's
+                    box.x0, box.x1, box.top, box.bottom = (
+                        box.x0 + x0,
+                        box.x1 + x0,
+                        box.top + y0,
+                        box.bottom + y0,
+                    )
+        extra += got.tables
+        texts.append(got.text)
+        if got.confidence is not None:
+            confidences.append(got.confidence)
+    if not extra:
+        return text_page
+    return text_page.model_copy(
+        update={
+            "text": "\n".join([text_page.text, *texts]),
+            "tables": [*text_page.tables, *extra],
+            "reason": f"{text_page.reason}; {len(extra)} table(s) OCR'd from images on the page",
+            "confidence": sum(confidences) / len(confidences) if confidences else None,
+        }
+    )
+
+
 def _needs_ocr(page: pdfium.PdfPage, text: str) -> bool:
     """A page with little text: a scan (an image over much of the page), or text drawn as curves
     (no text at all, yet ink). A short page of real text (the tail of a table) keeps its layer."""
-    pw, ph = page.get_size()
-    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
-        left, bottom, right, top = obj.get_bounds()
-        if (right - left) * (top - bottom) > 0.25 * pw * ph:
-            return True
+    if _large_images(page, 0.25):
+        return True
     return not text.strip() and _has_ink(page)
 
 
@@ -120,7 +191,10 @@ def extract_pdf(
                 if use_text:
                     if plumber is None:
                         plumber = pdfplumber.open(io.BytesIO(data))
-                    pages.append(_text_layer_page(plumber, i, raw, reason))
+                    text_page = _text_layer_page(plumber, i, raw, reason)
+                    if options.ocr == OcrMode.AUTO:
+                        text_page = _with_image_tables(page, text_page, options, engine)
+                    pages.append(text_page)
                 elif options.ocr == OcrMode.OFF:
                     pages.append(Page(number=i + 1, method=PageMethod.FAILED, reason=f"{reason}; OCR is off"))
                 else:
@@ -153,6 +227,7 @@ def _ocr_pdf_page(
         detect_orientation=w > h,
         unit=72 / dpi,
         reason=reason,
+        dpi=dpi,
     )
 
 

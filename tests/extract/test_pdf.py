@@ -311,3 +311,48 @@ def test_upside_down_scanned_page_is_turned(
     assert "rotated 180°" in page.reason
     four = [g for g in page.tables if len(g.rows[0]) == 15]
     assert four and four[0].rows[-1][4].text == "351"
+
+
+@pytest.mark.ocr
+def test_table_pasted_as_image_on_a_text_page(
+    build: Build, rendered: Callable[[Path, int], Path], tmp_path: Path
+) -> None:
+    import pdfplumber
+    import pypdfium2 as pdfium
+
+    pdf = rendered(HUAIAN_TRUTH, 3)
+    scan = build("make_scan.py", [pdf], "--dpi", "300")
+    # Cut table 四 out of the scan of page 4 and paste it as a picture under page 5's text.
+    with pdfplumber.open(pdf) as p:
+        [bbox] = [t.bbox for t in p.pages[3].find_tables() if len(t.rows[0].cells) == 15]
+    x0, top, x1, bottom = bbox[0] - 10, bbox[1] - 10, bbox[2] + 10, bbox[3] + 10
+    k = 300 / 72
+    page_image = pdfium.PdfDocument(str(scan))[3].render(scale=k, grayscale=True).to_pil()
+    crop = page_image.crop((round(x0 * k), round(top * k), round(x1 * k), round(bottom * k)))
+    out = tmp_path / "image-table.pdf"
+    with pikepdf.open(pdf) as doc:
+        page = doc.pages[4]
+        image = pikepdf.Stream(doc, crop.tobytes())
+        image.Type, image.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+        image.Width, image.Height = crop.size
+        image.ColorSpace, image.BitsPerComponent = pikepdf.Name.DeviceGray, 8
+        name = page.add_resource(image, pikepdf.Name.XObject, prefix="Im")
+        draw = f"q {x1 - x0:.2f} 0 0 {bottom - top:.2f} {x0:.2f} 150 cm {name} Do Q"
+        page.contents_add(pikepdf.Stream(doc, draw.encode()), prepend=False)
+        doc.save(out)
+    result = _extract(out)
+    last = result.pages[4]
+    assert last.method == PageMethod.TEXT_LAYER
+    assert "OCR'd from images" in last.reason
+    [grid] = [g for g in last.tables if len(g.rows[0]) == 15]
+    review = _truth(HUAIAN_TRUTH)["review_litigation"]
+    expected = [
+        str(review[g][k]) for g in review for k in ("upheld", "corrected", "other", "pending", "total")
+    ]
+    assert [c.text for c in grid.rows[-1]] == expected
+    # Its box is in page coordinates (points, top-left origin), where the picture was drawn.
+    page_height = pdfium.PdfDocument(str(out))[4].get_size()[1]
+    assert grid.box is not None
+    assert abs(grid.box.x0 - x0) < 15 and abs(grid.box.bottom - (page_height - 150)) < 15
+    # The other pages are untouched: no image, no OCR.
+    assert all("OCR" not in p.reason for p in result.pages[:4])
