@@ -174,7 +174,14 @@ def _fit(seq: list[Token], n: int) -> list[Token] | None:
     hard = [t for t in seq if t.strength == Strength.HARD]
     if len(hard) == n:
         return hard
-    mid = [t for t in seq if t.strength <= Strength.PAD]
+    # padding counts only on the lines the row's numbers are on: the next row's leading empty
+    # cells (its spanned label columns) are not this row's
+    lines_of = {t.line for t in hard}
+    mid = [
+        t
+        for t in seq
+        if t.strength == Strength.HARD or (t.strength == Strength.PAD and (t.line in lines_of or not hard))
+    ]
     if len(mid) == n:
         return mid
     # empty lines are cells only where every cell has a line of its own

@@ -44,6 +44,7 @@ class Token:
 
 _MD_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
 _WIDE_GAP = re.compile(r"\s{2,}|\u3000")
+_LEAKED = frozenset("、,，。;；:：")
 # this many space-separated numbers on one line make it a flattened table, not prose or one row
 _SPACED_RUN = 8
 
@@ -148,7 +149,10 @@ def tokenize_grids(grids: list[Grid]) -> list[Token]:
             first = next((i for i, t in enumerate(texts) if t.strip()), len(texts))
             last = max((i for i, t in enumerate(texts) if t.strip()), default=-1)
             for i, cell in enumerate(row):
+                # punctuation that ends the cell before it sometimes lands in a number's cell ("、0")
                 t = texts[i].strip()
+                if t[:1] in _LEAKED and is_value(t[1:]):
+                    t = t[1:].strip()
                 if not t:
                     strength = Strength.PAD if (i < first or i > last) else Strength.HARD
                     out.append(Token(True, "", "", line, strength, CellSource.GRID, cell.confidence))

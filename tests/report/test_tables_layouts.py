@@ -282,3 +282,20 @@ def test_grid_table3_continued_on_next_page_with_header_repeated(at_label: str) 
     r = read_tables("", "2021", grids=[Grid.from_texts(p) for p in pages])  # type: ignore[arg-type]
     assert wrong_cells(r, truth, allow_ambiguous=False) == []
     assert r.missing == []
+
+
+@needs_shared
+def test_grid_cell_with_leaked_punctuation_and_unreadable_cell() -> None:
+    # pdfplumber sometimes puts the "、" ending a label into the next cell ("、6"); a cell that is
+    # not a number at all leaves its row short, and the next row's empty label cells must not fill it
+    truth = truth_for(SAMPLES / "huaian_2024_layout.txt")
+    t2, t3, t4 = (g.texts() for g in truth_grids(truth, repeat_merged=False))
+    row = next(i for i, r in enumerate(t3) if any("缴纳费用" in c for c in r))
+    assert t3[row][3] == "6"
+    t3[row][3] = "、6"
+    r = read_tables("", "2021", grids=[Grid.from_texts(t) for t in (t2, t3, t4)])  # type: ignore[arg-type]
+    assert wrong_cells(r, truth, allow_ambiguous=False) == []
+    t3[row][3] = "※"
+    r = read_tables("", "2021", grids=[Grid.from_texts(t) for t in (t2, t3, t4)])  # type: ignore[arg-type]
+    assert "applications.other_unpaid_fee" in r.missing
+    assert not any(k.startswith("applications.other_unpaid_fee.") for k in r.cells)
