@@ -363,7 +363,8 @@ def _value_cells(
     words = engine.words(
         Image.fromarray(canvas), psm=6, digits=True, timeout=max(1.0, deadline - time.monotonic())
     )
-    for (c, _), (sa, sb) in zip(todo, slots, strict=True):
+    noisy: list[tuple[_Cell, tuple[int, int, int, int], str, float]] = []
+    for (c, crop), (sa, sb) in zip(todo, slots, strict=True):
         mine = [w for w in words if sa <= w.cy < sb]
         d_text = _digits_only("".join(w.text for w in sorted(mine, key=lambda w: w.left)))
         d_conf = min((w.conf for w in mine), default=0.0)
@@ -379,11 +380,41 @@ def _value_cells(
             out[id(c)] = (d_text, d_conf)
         elif d_text:  # the two passes disagree: keep the digits pass, but it is doubtful
             out[id(c)] = (d_text, min(d_conf, p_conf, _DOUBT))
+            raw = "".join(w.text for w in c.words)
+            if d_conf >= 0.7 and re.search(r"[^0-9.,/\-]", raw):
+                noisy.append((c, crop, d_text, d_conf))
         elif p_text:
             out[id(c)] = (p_text, min(p_conf, _DOUBT))
         else:  # ink but nothing read
             out[id(c)] = ("", 0.0)
+    _tie_break(engine, clean, noisy, out, deadline)
     return out
+
+
+def _tie_break(
+    engine: OcrEngine,
+    clean: U8,
+    noisy: list[tuple[_Cell, tuple[int, int, int, int], str, float]],
+    out: dict[int, tuple[str, float]],
+    deadline: float,
+) -> None:
+    """The page pass read letters or glyphs ("D3") where the digits pass read a number ("53"):
+    that is noise, not a competing number. A second digits pass on the crops enlarged 1.5×
+    decides: the same number, confidently, and the cell is trusted; anything else leaves it
+    doubtful. (A page pass that read a different clean number is never overruled.)"""
+    if not noisy:
+        return
+    canvas, slots = _mosaic(clean, [b for _, b, _, _ in noisy])
+    big = cv2.resize(canvas, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+    words = engine.words(
+        Image.fromarray(big), psm=6, digits=True, timeout=max(1.0, deadline - time.monotonic())
+    )
+    for (c, _, d_text, d_conf), (sa, sb) in zip(noisy, slots, strict=True):
+        mine = [w for w in words if sa * 1.5 <= w.cy < sb * 1.5]
+        again = _digits_only("".join(w.text for w in sorted(mine, key=lambda w: w.left)))
+        conf = min((w.conf for w in mine), default=0.0)
+        if again == d_text and conf >= 0.7:
+            out[id(c)] = (d_text, min(d_conf, conf))
 
 
 def _label_text(words: list[Word]) -> tuple[str, float]:
