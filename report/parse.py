@@ -252,8 +252,10 @@ def _resolve_ambiguities(
                 how = "the totals restated in section 一: " + "; ".join(
                     f.text for f in relevant if f.holds(_with(cells, amb, chosen))
                 )
-            elif amb.chosen in top and len(top) < n:
+            elif len(top) < n:
                 how += f" (section 一 leaves {len(top)} of {n} readings)"
+        if chosen not in open_:  # never keep a reading the prose has ruled out
+            chosen = open_[0]
         decided_by_prose = how.startswith("the totals")
         differing = set(_varying(amb, list(range(n))))
         for field, v in zip(amb.fields, amb.candidates[chosen], strict=False):
@@ -263,7 +265,9 @@ def _resolve_ambiguities(
             if decided_by_prose and field in differing:
                 old = old.model_copy(update={"source": CellSource.PROSE})
             cells[field] = old
-        varying = _varying(amb, open_) or _varying(amb, list(range(n))) or list(amb.fields)
+        # every field any reading disagrees on: prose is a soft source, so the narrowed set
+        # must not shrink what a reviewer is asked to look at
+        varying = [f for f in amb.fields if f in differing] or list(amb.fields)
         alternatives = " | ".join(_fmt(cand) for cand in amb.candidates)
         flags.append(
             Flag(
