@@ -3,7 +3,6 @@ ports in a temp dir, started once per session with the same code as `gongkai up`
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,14 +25,6 @@ def example_reports() -> list[Path]:
 def truth_for(path: Path) -> dict[str, Any]:
     truth: dict[str, Any] = json.loads(path.with_suffix(".truth.json").read_text())
     return truth
-
-
-def parser_ready() -> bool:
-    """True once report.parse_document imports (the parser lands in parallel with this service)."""
-    try:
-        return callable(importlib.import_module("report.parse").parse_document)
-    except (ImportError, AttributeError):
-        return False
 
 
 def make_job(**overrides: object) -> Job:

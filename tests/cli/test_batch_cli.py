@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gongkai.stack import Stack
-from tests.conftest import example_reports, parser_ready, truth_for
+from tests.conftest import example_reports, truth_for
 from tests.storage.zipfiles import make_zip
 
 
@@ -41,8 +41,7 @@ def test_submit_a_batch_wait_and_export(services: Stack, tmp_path: Path) -> None
     assert "finished" in done.stderr and "archive reports.zip: expanded" in done.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert sorted(r["filename"] for r in rows) == sorted(p.name for p in reports[:3])
-    if parser_ready():
-        assert {r["agency"] for r in rows} == {truth_for(p)["agency"] for p in reports[:3]}
+    assert {r["agency"] for r in rows} == {truth_for(p)["agency"] for p in reports[:3]}
 
     gongkai("batch", batch_id, "--export", "parquet", "--out", str(tmp_path / "r.parquet"))
     assert pq.read_table(tmp_path / "r.parquet").num_rows == 3

@@ -15,7 +15,7 @@ import pytest
 
 from gongkai.stack import Stack
 from storage import ObjectStore
-from tests.conftest import example_reports, parser_ready, truth_for
+from tests.conftest import example_reports, truth_for
 from tests.integration.test_examples import TABLES, leaves
 from tests.storage.zipfiles import legacy_name, lying_sizes, make_zip, set_flag, with_raw_names, zip_bomb
 
@@ -85,8 +85,6 @@ def test_an_archive_of_examples_becomes_a_batch_with_exports(client: httpx.Clien
     assert batch["total"] == 6 and batch["progress"] == 1.0
     jobs = by_name(batch)
     assert set(jobs) == set(truths)  # the GBK name decoded, the junk skipped
-    if not parser_ready():
-        pytest.skip("report.parse_document is not importable yet")
     assert batch["counts"] == {"queued": 0, "running": 0, "succeeded": 6, "failed": 0}, batch["jobs"]
     job = client.get(f"/v1/jobs/{jobs[GBK_NAME]['id']}").json()
     assert job["filename"] == GBK_NAME and job["batch_id"] == batch["id"]
@@ -166,8 +164,7 @@ def test_unsafe_encrypted_and_nested_members_fail_alone(client: httpx.Client, st
     )
     assert not (stack.data.parent / "evil.txt").exists() and not (stack.data / "evil.txt").exists()
     assert not __import__("os").path.exists(outside)
-    if parser_ready():
-        assert jobs[report.name]["state"] == "succeeded" and batch["counts"]["failed"] == 5
+    assert jobs[report.name]["state"] == "succeeded" and batch["counts"]["failed"] == 5
     lines = export(client, batch["id"], "jsonl").decode().splitlines()
     assert {json.loads(line)["filename"] for line in lines} == set(jobs)
 
@@ -247,5 +244,4 @@ def test_retried_jobs_and_expansions_are_counted_once(client: httpx.Client, stac
     assert sum(batch["counts"].values()) == 3  # no job counted twice
     loose = client.get(f"/v1/jobs/{accepted['jobs'][0]['id']}").json()
     assert loose["attempts"] >= 2
-    if parser_ready():
-        assert batch["counts"]["succeeded"] == 3, batch["jobs"]
+    assert batch["counts"]["succeeded"] == 3, batch["jobs"]

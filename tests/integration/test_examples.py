@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.conftest import example_reports, parser_ready, truth_for
+from tests.conftest import example_reports, truth_for
 from tests.integration.conftest import Upload, WaitFor
 
 TABLES = ("active_disclosure", "applications", "review_litigation")
@@ -40,9 +39,6 @@ def test_examples_are_parsed_like_their_truth(
     for record in records:
         assert record["attempts"] >= 1 and record["started"] and record["finished"]
         assert record["media_type"] == "text/plain"
-    if not parser_ready():
-        pytest.skip("report.parse_document is not importable yet; jobs ran to a finished state")
-
     mismatches: list[str] = []
     for path, record in zip(paths, records, strict=True):
         assert record["state"] == "succeeded", (path.name, record["error"])

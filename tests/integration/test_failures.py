@@ -7,7 +7,7 @@ import os
 import httpx
 import pytest
 
-from tests.conftest import example_reports, parser_ready
+from tests.conftest import example_reports
 from tests.integration.conftest import Upload, WaitFor
 
 RECIPE = "红烧肉的做法：五花肉切块，冷水下锅焯水，加冰糖炒色，加酱油和水炖一小时。\n"
@@ -19,8 +19,6 @@ def test_bad_inputs_fail_with_distinct_codes_then_a_report_still_works(
 ) -> None:
     cases = [("empty.txt", b""), ("blob.bin", os.urandom(4096).replace(b"%PDF", b"....")), NOT_A_REPORT]
     expected = ["empty_file", "unsupported_type", "not_a_report"]
-    if not parser_ready():
-        cases, expected = cases[:2], expected[:2]
     jobs = upload(*cases)
     records = wait_for([j["id"] for j in jobs])
     codes = [r["error"]["code"] if r["error"] else None for r in records]
@@ -34,10 +32,7 @@ def test_bad_inputs_fail_with_distinct_codes_then_a_report_still_works(
     # The worker survived and serves the next job.
     [job] = upload(example_reports()[0])
     [record] = wait_for([job["id"]])
-    if parser_ready():
-        assert record["state"] == "succeeded", record["error"]
-    else:
-        assert record["state"] == "failed" and record["error"]["code"] == "internal_error"
+    assert record["state"] == "succeeded", record["error"]
 
 
 def test_api_errors(client: httpx.Client) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from gongkai.stack import Stack
-from tests.conftest import example_reports, parser_ready
+from tests.conftest import example_reports
 from tests.integration.conftest import Upload, WaitFor
 
 
@@ -31,8 +31,7 @@ def test_restart_everything_between_upload_and_poll(
     for record in records:
         assert record["attempts"] == 1
         assert "retry-after" not in client.get(f"/v1/jobs/{record['id']}").headers
-        if parser_ready():
-            assert record["state"] == "succeeded", record["error"]
+        assert record["state"] == "succeeded", record["error"]
 
 
 def test_readyz_fails_while_redis_is_down(stack: Stack, client: httpx.Client) -> None:

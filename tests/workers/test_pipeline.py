@@ -12,7 +12,7 @@ from gongkai.stack import Stack, free_port
 from storage import JobState, JobStore, ObjectStore, Stage
 from storage.jobs import new_job_id, now
 from storage.objects import make_client
-from tests.conftest import example_reports, make_job, parser_ready
+from tests.conftest import example_reports, make_job
 from workers import pipeline
 
 
@@ -49,9 +49,6 @@ def test_report_is_parsed_and_stored(services_: pipeline.Services) -> None:
     job = services_.jobs.get(job_id)
     assert job.progress.pages_done == job.progress.pages_total == 1
     assert job.media_type == "text/plain"
-    if not parser_ready():
-        assert state == JobState.FAILED and job.error and job.error.code == "internal_error"
-        pytest.skip("report.parse_document is not importable yet")
     assert state == JobState.SUCCEEDED, job.error
     result = services_.objects.get_result(job_id)
     assert result["job_id"] == job_id and result["source"]["filename"] == path.name
