@@ -6,9 +6,11 @@ from extract import sniff
 from extract.engine import OcrEngine
 from extract.errors import ExtractionError, ExtractionErrorCode
 from extract.image import extract_image
+from extract.markup import extract_html
 from extract.options import ExtractOptions, OcrMode, ProgressCallback
 from extract.pdf import extract_pdf
 from extract.text import extract_text
+from extract.word import extract_docx
 from report.document import Document, PageMethod
 
 __all__ = ["ExtractOptions", "OcrMode", "ProgressCallback", "extract_document"]
@@ -27,21 +29,23 @@ def extract_document(
     options = options or ExtractOptions()
     if not data:
         raise ExtractionError(ExtractionErrorCode.EMPTY_FILE, "the file is empty (0 bytes)")
-    media_type = sniff.sniff_media_type(data[:4096])
+    # a ZIP or OLE2 file needs a look inside (the whole bytes) to tell a .docx from an archive
+    media_type = sniff.sniff_container(data, sniff.sniff_media_type(data[:4096]))
     if media_type == sniff.TEXT_PLAIN:
         document = extract_text(data)
         if progress:
             progress(1, 1)
         return document
-    if media_type == sniff.PDF:
+    if media_type in (sniff.TEXT_HTML, sniff.DOCX):
+        document = extract_html(data) if media_type == sniff.TEXT_HTML else extract_docx(data)
+        if progress:
+            progress(1, 1)
+    elif media_type == sniff.PDF:
         document = extract_pdf(data, options, progress, engine)
     elif media_type in (sniff.PNG, sniff.JPEG, sniff.TIFF):
         document = extract_image(data, media_type, options, progress, engine)
     else:
-        raise ExtractionError(
-            ExtractionErrorCode.UNSUPPORTED_TYPE,
-            f"unsupported file type ({media_type}); expected plain text, PDF, PNG, JPEG or TIFF",
-        )
+        raise ExtractionError(ExtractionErrorCode.UNSUPPORTED_TYPE, sniff.unsupported_message(media_type))
     if not any(p.text.strip() or p.tables for p in document.pages):
         reasons = sorted({p.reason for p in document.pages if p.method == PageMethod.FAILED and p.reason})
         raise ExtractionError(

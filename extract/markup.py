@@ -20,9 +20,8 @@ import lxml.etree
 import lxml.html
 
 from extract.errors import ExtractionError, ExtractionErrorCode
+from extract.sniff import TEXT_HTML
 from report.document import Document, Grid, Page, PageMethod
-
-TEXT_HTML = "text/html"
 
 # Elements whose content is never report text.
 _DROP = frozenset(
@@ -40,6 +39,11 @@ _BLOCK = frozenset(
         "fieldset", "legend", "details", "summary",
     }
 )  # fmt: skip
+# the site footer under its usual names (class/id), never part of the report
+_FOOTER_NAME = re.compile(r"(?:^|[\s_-])(?:footer|copyright|banquan)(?:$|[\s_-])", re.I)
+_LINK_LIST_TAGS = frozenset({"ul", "ol", "dl", "div", "p", "section", "header", "footer"})
+_MIN_LINKS = 3
+_LINKED_SHARE = 0.8
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _CJK = "\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
 # A line break in the HTML source between two CJK characters is source formatting, not a space.
@@ -149,7 +153,24 @@ def _tag(el: lxml.etree._Element) -> str | None:
 def _dropped(el: lxml.etree._Element, tag: str) -> bool:
     if tag in _DROP or el.get("hidden") is not None or _HIDDEN.search(el.get("style") or ""):
         return True
-    return (el.get("role") or "").lower() == "navigation"
+    if (el.get("role") or "").lower() in ("navigation", "contentinfo") or _FOOTER_NAME.search(
+        f"{el.get('class') or ''} {el.get('id') or ''}"
+    ):
+        return True
+    if tag == "footer" and not any(_tag(a) == "article" for a in el.iterancestors()):
+        return True  # the site's footer (主办单位, 备案号); an article's own <footer> may sign it
+    return tag in _LINK_LIST_TAGS and _link_list(el)
+
+
+def _link_list(el: lxml.etree._Element) -> bool:
+    """Menus and "相关文章" lists: nearly all text in 3+ links. Dropped, because a list of other
+    years' report titles would otherwise compete with the report's own title."""
+    links = el.xpath(".//a")
+    if len(links) < _MIN_LINKS:
+        return False
+    total = len("".join(el.text_content().split()))
+    linked = sum(len("".join(a.text_content().split())) for a in links)
+    return total > 0 and linked >= _LINKED_SHARE * total
 
 
 def _inline(text: str | None) -> str:
@@ -223,9 +244,7 @@ class _Walker:
         for caption in (c for c in table if _tag(c) == "caption"):
             self.walk_text(caption)
         for row in _own_rows(table):
-            cells = [
-                SourceCell(_cell_text(c), _span(c, "rowspan"), _span(c, "colspan")) for c in _cells(row)
-            ]
+            cells = [SourceCell(_cell_text(c), _span(c, "rowspan"), _span(c, "colspan")) for c in _cells(row)]
             if not cells:
                 continue
             source.append(cells)

@@ -18,9 +18,8 @@ import lxml.etree
 
 from extract.errors import ExtractionError, ExtractionErrorCode
 from extract.markup import join_lines, pipe_line
+from extract.sniff import DOCX
 from report.document import Document, Grid, Page, PageMethod
-
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 _W = frozenset(
     {
@@ -33,11 +32,15 @@ _OFFICE_DOCUMENT = ("/officeDocument",)  # relationship type suffix (transitiona
 # Real reports' document.xml is a few MB; far more is a decompression bomb, not a report.
 _MAX_PART_BYTES = 200 * 1024 * 1024
 # Wrappers whose content belongs to the enclosing body/row/cell (content controls, custom XML, revisions).
-_WRAPPERS = frozenset({"sdt", "sdtContent", "customXml", "smartTag", "ins", "moveTo", "hyperlink", "fldSimple"})
+_WRAPPERS = frozenset(
+    {"sdt", "sdtContent", "customXml", "smartTag", "ins", "moveTo", "hyperlink", "fldSimple"}
+)
 
 
 def _corrupt(detail: str) -> ExtractionError:
-    return ExtractionError(ExtractionErrorCode.CORRUPT_FILE, f"the Word (.docx) file cannot be read: {detail}")
+    return ExtractionError(
+        ExtractionErrorCode.CORRUPT_FILE, f"the Word (.docx) file cannot be read: {detail}"
+    )
 
 
 def _w(el: lxml.etree._Element) -> str | None:
@@ -169,7 +172,7 @@ class _Body:
         for el in _unwrap(container):
             name = _w(el)
             if name == "p":
-                self.lines += _paragraph_text(el).split("\n")
+                self.lines += [line for line in _paragraph_text(el).split("\n") if line.strip()]
             elif name == "tbl":
                 self.table(el)
 
@@ -188,7 +191,11 @@ class _Body:
                 vmerge = _child(tc_pr, "vMerge")
                 text = self.cell_text(tc)
                 # <w:vMerge/> without a value continues the cell above; "restart" begins one
-                if vmerge is not None and _attr(vmerge, "val") in (None, "continue") and len(above) > len(row):
+                if (
+                    vmerge is not None
+                    and _attr(vmerge, "val") in (None, "continue")
+                    and len(above) > len(row)
+                ):
                     text = above[len(row)]
                 else:
                     printed.append(text)

@@ -1,0 +1,400 @@
+"""HTML and Word uploads: built at test time from the samples' truth files (real rowspans/colspans,
+merged Word cells, GBK pages, portal chrome) and parsed back to exactly their truth."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from typing import Any
+
+import pytest
+
+from extract import sniff
+from extract.dispatch import extract_document
+from extract.errors import ExtractionError, ExtractionErrorCode
+from extract.markup import SourceCell, decode_html, expand
+from report import NotAReportError, parse_document
+from report.document import Document
+from storage.archives import is_archive
+from tests.report.conftest import numeric_truth
+
+from .conftest import SAMPLES, TOOLS
+from .markup_docs import blocks, html_table, report_docx, report_html
+
+pytestmark = pytest.mark.skipif(not TOOLS.is_dir(), reason=f"{TOOLS} not found")
+
+SAMPLE_TRUTHS = sorted(SAMPLES.glob("*.truth.json")) if SAMPLES.is_dir() else []
+# make_truth.py seeds: 2021 and 2019-trial, with and without blank (null) zero cells
+GENERATED = [("2021", 1), ("2021", 2), ("2019-trial", 1), ("2019-trial", 3)]
+
+
+@pytest.fixture(scope="module")
+def truths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    out = {p.name.removesuffix(".truth.json"): json.loads(p.read_text("utf-8")) for p in SAMPLE_TRUTHS}
+    tmp = tmp_path_factory.mktemp("truths")
+    for fmt, seed in GENERATED:
+        path = tmp / f"{fmt}-{seed}.json"
+        cmd = [
+            sys.executable,
+            str(TOOLS / "make_truth.py"),
+            "--format",
+            fmt,
+            "--seed",
+            str(seed),
+            "-o",
+            str(path),
+        ]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+        out[f"make_truth-{fmt}-{seed}"] = json.loads(path.read_text("utf-8"))
+    return {k: v for k, v in out.items() if v["format"] in ("2021", "2019-trial")}
+
+
+NAMES = [p.name.removesuffix(".truth.json") for p in SAMPLE_TRUTHS] + [
+    f"make_truth-{f}-{s}" for f, s in GENERATED
+]
+HUAIAN = "huaian_2024"
+
+
+def assert_equals_truth(
+    doc: Document, truth: dict[str, Any], *, flagged: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    got = parse_document(doc).to_canonical()
+    assert (got["agency"], got["year"], got["format"]) == (truth["agency"], truth["year"], truth["format"])
+    want, have = numeric_truth(truth), numeric_truth(got)
+    wrong = {k: (v, have.get(k, "<missing>")) for k, v in want.items() if k not in have or have[k] != v}
+    assert wrong == {}
+    assert set(have) == set(want)
+    assert {f for fl in got["flags"] for f in fl["fields"]} <= flagged
+    return got
+
+
+# ----------------------------------------------------------------------------- whole reports
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gbk_html_report_equals_truth(name: str, truths: dict[str, dict[str, Any]]) -> None:
+    if name not in truths:
+        pytest.skip("pre-2019 truth: no tables to lay out")
+    data = report_html(truths[name], encoding="gbk", meta="gb2312")
+    doc = extract_document(data)
+    assert doc.media_type == "text/html" and doc.encoding == "gb18030"
+    [page] = doc.pages
+    assert page.method == "markup" and len(page.tables) == 3
+    assert_equals_truth(doc, truths[name])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_docx_report_equals_truth(name: str, truths: dict[str, dict[str, Any]]) -> None:
+    if name not in truths:
+        pytest.skip("pre-2019 truth: no tables to lay out")
+    doc = extract_document(report_docx(truths[name]))
+    assert doc.media_type == sniff.DOCX
+    [page] = doc.pages
+    assert page.method == "markup" and len(page.tables) == 3
+    assert_equals_truth(doc, truths[name])
+
+
+def test_page_chrome_is_dropped_or_left_to_the_parser(truths: dict[str, dict[str, Any]]) -> None:
+    truth = truths[HUAIAN]
+    doc = extract_document(report_html(truth, chrome=True, encoding="utf-8", meta="utf-8"))
+    text = doc.text
+    assert "当前位置" in text and "索引号" in text  # left for the parser's normaliser
+    for gone in ("统计代码", "互动交流", "网站首页", "备案号"):  # script, menu, nav, site footer
+        assert gone not in text
+    got = assert_equals_truth(doc, truth)
+    assert "主办单位" not in got["sections"]["other_matters"]
+    assert "信息处理费" in got["sections"]["other_matters"]
+
+
+def test_each_path_alone_reads_the_report(truths: dict[str, dict[str, Any]]) -> None:
+    """The grids alone (no pipe lines in the text) and the text alone (no grids) both give every
+    value. (The format is detected from the text's labels: without the pipe lines it is flagged.)"""
+    truth = truths[HUAIAN]
+    for data in (report_html(truth), report_docx(truth)):
+        doc = extract_document(data)
+        page = doc.pages[0]
+        no_pipes = "\n".join(line for line in page.text.split("\n") if not line.startswith("| "))
+        grids_only = page.model_copy(update={"text": no_pipes})
+        assert_equals_truth(
+            doc.model_copy(update={"pages": [grids_only]}), truth, flagged=frozenset({"format"})
+        )
+        text_only = page.model_copy(update={"tables": []})
+        assert_equals_truth(doc.model_copy(update={"pages": [text_only]}), truth)
+
+
+def test_report_inside_a_layout_table(truths: dict[str, dict[str, Any]]) -> None:
+    """Old portals put the article in layout tables: only the innermost tables are data."""
+    truth = truths[HUAIAN]
+    inner = report_html(truth, encoding="utf-8", meta=None).decode("utf-8")
+    body = inner.split("<body>", 1)[1].split("</body>", 1)[0]
+    page = (
+        "<html><body><table width=1000><tr><td>当前位置：首页 &gt; 年报</td></tr>"
+        f"<tr><td><table><tr><td>{body}</td></tr></table></td></tr></table></body></html>"
+    )
+    doc = extract_document(page.encode("utf-8"))
+    assert len(doc.pages[0].tables) == 3
+    assert_equals_truth(doc, truth)
+
+
+def test_title_only_in_head_is_kept(truths: dict[str, dict[str, Any]]) -> None:
+    truth = truths[HUAIAN]
+    html = report_html(truth, encoding="utf-8", meta="utf-8").decode("utf-8")
+    title = f"{truth['agency']}{truth['year']}年政府信息公开工作年度报告"
+    html = html.replace(f'<p style="text-indent:2em">\u3000\u3000{title}</p>', "", 1)
+    assert html.count(title) == 1  # now only in <title>
+    doc = extract_document(html.encode("utf-8"))
+    assert doc.text.startswith(title)
+    assert_equals_truth(doc, truth)
+
+
+def test_html_without_a_report_is_not_a_report() -> None:
+    page = (
+        "<!DOCTYPE html><html><head><meta charset=gbk><title>关于做好秋冬季森林防火工作的通知</title></head>"
+        "<body><div class=position>当前位置：首页 &gt; 通知公告</div>"
+        "<h1>关于做好秋冬季森林防火工作的通知</h1>"
+        "<p>各乡镇人民政府，各有关单位：</p><p>为切实做好今年秋冬季森林防火工作，现将有关事项通知如下。</p>"
+        "<table border=1><tr><td>序号</td><td>单位</td><td>值班电话</td></tr><tr><td>1</td><td>应急局</td>"
+        "<td>12345678</td></tr></table></body></html>"
+    ).encode("gbk")
+    doc = extract_document(page)
+    assert doc.media_type == "text/html" and len(doc.pages[0].tables) == 1
+    with pytest.raises(NotAReportError):
+        parse_document(doc)
+
+
+# ----------------------------------------------------------------------------- grids
+
+
+def test_spans_are_expanded_with_the_text_repeated() -> None:
+    grid = expand(
+        [
+            [SourceCell("a", rowspan=2, colspan=2), SourceCell("b")],
+            [SourceCell("c")],
+            [SourceCell("d"), SourceCell("e", colspan=2)],
+            [SourceCell("f", rowspan=5)],  # past the last row: clamped
+        ]
+    )
+    assert grid.texts() == [["a", "a", "b"], ["a", "a", "c"], ["d", "e", "e"], ["f", "", ""]]
+
+
+@pytest.mark.parametrize("kind", ["html", "docx"])
+def test_table_three_merged_cells_in_the_grid(kind: str, truths: dict[str, dict[str, Any]]) -> None:
+    truth = truths[HUAIAN]
+    doc = extract_document(report_html(truth) if kind == "html" else report_docx(truth))
+    t3 = doc.pages[0].tables[1].texts()
+    assert all(len(row) == 10 for row in t3)
+    assert t3[0][:3] == [t3[0][0]] * 3 and t3[2][2] == t3[0][0] and "勾稽关系" in t3[0][0]  # 3×3 header
+    assert t3[0][3:] == ["申请人情况"] * 7
+    assert [r[3] for r in t3[1:3]] == ["自然人", "自然人"] and t3[1][4:9] == ["法人或其他组织"] * 5
+    body = t3[3:]
+    assert body[0][:3] == ["一、本年新收政府信息公开申请数量"] * 3
+    result = [r for r in body if r[0] == "三、本年度办理结果"]
+    assert len(result) == 22  # granted … total_handled, 2021 format
+    denied = [r for r in body if r[1] == "（三）不予公开"]
+    assert [r[2][:2] for r in denied] == [f"{i}." for i in range(1, 9)]
+    assert denied[0][3:] == ["2", "0", "0", "0", "0", "0", "2"]
+
+
+def test_docx_keeps_body_order(truths: dict[str, dict[str, Any]]) -> None:
+    text = extract_document(report_docx(truths[HUAIAN])).text
+    order = [
+        text.index(s)
+        for s in ("二、主动公开", "| 第二十条第（一）项 |", "三、收到和处理", "| 行政复议 |", "五、存在")
+    ]
+    assert order == sorted(order)
+
+
+def test_html_tables_print_their_cells_once_per_row(truths: dict[str, dict[str, Any]]) -> None:
+    """The text path gets the ragged pipe rows it reads (merged cells once), like a pipe layout."""
+    text = extract_document(report_html(truths[HUAIAN])).text
+    assert "| 2.其他法律行政法规禁止公开 | 30 | 1 | 0 | 0 | 0 | 0 | 31 |" in text.split("\n")
+    assert "| 行政事业性收费 | 96171.6 |" in text.split("\n")
+
+
+# ----------------------------------------------------------------------------- encodings and sniffing
+
+REPORT = "淮安市人民政府2024年政府信息公开工作年度报告"
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (
+            f'<html><head><meta charset="gb2312"></head><body><p>{REPORT}</p></body></html>'.encode("gbk"),
+            "gb18030",
+        ),
+        (
+            (
+                '<html><head><meta http-equiv="Content-Type" content="text/html; charset=GBK"></head>'
+                f"<body>{REPORT}</body></html>"
+            ).encode("gbk"),
+            "gb18030",
+        ),
+        (f"<html><body><p>{REPORT}</p></body></html>".encode(), "utf-8"),
+        (f"<html><body><p>{REPORT}</p></body></html>".encode("gb18030"), "gb18030"),  # no declaration
+        (codecs.BOM_UTF8 + f"<html><body>{REPORT}</body></html>".encode(), "utf-8"),
+        # a copied template declares UTF-8, the bytes are GBK: the bytes win
+        (f'<html><head><meta charset="utf-8"></head><body>{REPORT}</body></html>'.encode("gbk"), "gb18030"),
+        (f"<html><body>{REPORT}</body></html>".encode("utf-16"), "utf-16-le"),
+    ],
+)
+def test_html_charsets(data: bytes, encoding: str) -> None:
+    assert decode_html(data)[1] == encoding
+    doc = extract_document(data)
+    assert doc.media_type == "text/html" and REPORT in doc.text
+
+
+def test_a_stray_byte_does_not_lose_the_page() -> None:
+    data = f"<html><body><p>{REPORT}</p><p>".encode() + b"\xff\xfe\x80" + "结束</p></body></html>".encode()
+    text, encoding = decode_html(data)
+    assert encoding == "utf-8" and REPORT in text and "结束" in text
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"<!DOCTYPE html><html>",
+        b"<!doctype HTML PUBLIC>",
+        b"\xef\xbb\xbf\r\n  <HTML lang=zh>",
+        b'<meta charset="gbk"><title>',
+        b"<head><title>\xd5\xfe\xb8\xae</title>",  # GBK bytes
+        b'<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN">\n<html>',
+        b"<!-- saved from url=(0040)http://www.huaian.gov.cn/ -->\n<html>",
+        b'<div class="TRS_Editor"><p>',
+    ],
+)
+def test_sniff_html(head: bytes) -> None:
+    assert sniff.sniff_media_type(head) == sniff.TEXT_HTML
+
+
+def test_sniff_plain_text_report_is_not_html() -> None:
+    assert sniff.sniff_media_type(f"{REPORT}\n一、总体情况 <注>".encode("gbk")) == sniff.TEXT_PLAIN
+    assert sniff.sniff_media_type("<注：本表数据截至12月31日>".encode()) == sniff.TEXT_PLAIN
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+def ole2(*streams: str) -> bytes:
+    """The start of a compound file: the magic, a header sector and a directory naming the streams."""
+    head = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504
+    return head + b"".join(s.encode("utf-16-le").ljust(128, b"\0") for s in ("Root Entry", *streams))
+
+
+@pytest.mark.parametrize(
+    ("data", "media_type", "words"),
+    [
+        (ole2("WordDocument", "1Table"), sniff.MSWORD, ".docx"),
+        (ole2("Workbook"), sniff.OLE2, ".docx"),
+        (b"{\\rtf1\\ansi\\ansicpg936 \\f0 report}", sniff.RTF, ".docx"),
+    ],
+)
+def test_legacy_office_files_are_unsupported_with_a_way_out(data: bytes, media_type: str, words: str) -> None:
+    with pytest.raises(ExtractionError) as info:
+        extract_document(data)
+    assert info.value.code == ExtractionErrorCode.UNSUPPORTED_TYPE
+    assert f"({media_type})" in info.value.message and words in info.value.message
+
+
+def make_zip(entries: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in entries:
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+CT = "[Content_Types].xml"
+
+
+def test_corrupt_docx_is_corrupt_file(truths: dict[str, dict[str, Any]]) -> None:
+    good = report_docx(truths[HUAIAN])
+    bad_xml = make_zip([(CT, b"<Types/>"), ("word/document.xml", b"<w:document><w:body><w:p>")])
+    not_word = make_zip([(CT, b"<Types/>"), ("word/document.xml", b"<html><body/></html>")])
+    for data in (good[: len(good) // 2], good[:-30], bad_xml, not_word):
+        with pytest.raises(ExtractionError) as info:
+            extract_document(data)
+        assert info.value.code == ExtractionErrorCode.CORRUPT_FILE, info.value.message
+        assert "Word" in info.value.message
+
+
+def test_zips_are_documents_or_archives_as_the_batch_api_decides(truths: dict[str, dict[str, Any]]) -> None:
+    xlsx = make_zip([(CT, b"<Types><Override ContentType='...spreadsheetml.sheet.main+xml'/></Types>")])
+    odt = make_zip([("mimetype", b"application/vnd.oasis.opendocument.text"), ("content.xml", b"<x/>")])
+    plain = make_zip([("a.txt", "报告".encode())])
+    cases = {
+        sniff.DOCX: report_docx(truths[HUAIAN]),
+        sniff.OOXML: xlsx,
+        "application/vnd.oasis.opendocument.text": odt,
+        sniff.ZIP: plain,
+    }
+    for media_type, data in cases.items():
+        assert sniff.sniff_container(data, sniff.sniff_media_type(data[:4096])) == media_type
+        # one rule in both places: storage/archives.py expands exactly the ZIPs that are not documents
+        assert is_archive(io.BytesIO(data)) == (media_type == sniff.ZIP)
+        if media_type != sniff.DOCX:
+            with pytest.raises(ExtractionError) as info:
+                extract_document(data)
+            assert info.value.code == ExtractionErrorCode.UNSUPPORTED_TYPE
+            assert (
+                "batches" in info.value.message if media_type == sniff.ZIP else ".docx" in info.value.message
+            )
+
+
+def test_docx_content_controls_textboxes_and_revisions() -> None:
+    """Text inside content controls and inserted revisions is read once; deleted text is not;
+    a text box's Choice/Fallback copies are read once."""
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    mc = 'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"'
+    body = (
+        f"<w:document {w} {mc}><w:body>"
+        "<w:sdt><w:sdtContent><w:p><w:r><w:t>标题</w:t></w:r></w:p></w:sdtContent></w:sdt>"
+        "<w:p><w:ins><w:r><w:t>新增</w:t></w:r></w:ins><w:del><w:r><w:delText>删除</w:delText></w:r></w:del>"
+        "<w:r><w:tab/><w:t>之后</w:t></w:r></w:p>"
+        "<w:p><w:r><mc:AlternateContent><mc:Choice><w:txbxContent><w:p><w:r><w:t>框内</w:t></w:r></w:p>"
+        "</w:txbxContent></mc:Choice><mc:Fallback><w:p><w:r><w:t>框内</w:t></w:r></w:p></mc:Fallback>"
+        "</mc:AlternateContent></w:r></w:p>"
+        "<w:tbl><w:tr><w:trPr><w:gridBefore w:val='1'/></w:trPr>"
+        "<w:tc><w:tcPr><w:gridSpan w:val='2'/></w:tcPr>"
+        "<w:p><w:r><w:t>甲</w:t></w:r></w:p></w:tc></w:tr>"
+        "<w:tr><w:tc><w:tcPr><w:vMerge w:val='restart'/></w:tcPr><w:p><w:r><w:t>乙</w:t></w:r></w:p></w:tc>"
+        "<w:tc><w:p><w:r><w:t>1</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>2</w:t></w:r></w:p></w:tc></w:tr>"
+        "<w:tr><w:tc><w:tcPr><w:vMerge/></w:tcPr><w:p/></w:tc>"
+        "<w:tc><w:p><w:r><w:t>3</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>4</w:t></w:r></w:p></w:tc></w:tr>"
+        "</w:tbl></w:body></w:document>"
+    )
+    data = make_zip([(CT, b"<Types/>"), ("word/document.xml", body.encode())])
+    doc = extract_document(data)
+    assert doc.text.split("\n") == ["标题", "新增 之后", "框内", "", "| 甲 |", "| 乙 | 1 | 2 |", "| 3 | 4 |"]
+    assert doc.pages[0].tables[0].texts() == [["", "甲", "甲"], ["乙", "1", "2"], ["乙", "3", "4"]]
+
+
+def test_html_blocks_and_whitespace() -> None:
+    page = (
+        "<html><body><h1>标题</h1><p>第一段\n  接着第一段<br>换行后&nbsp;&nbsp;2024 年</p>"
+        "<div style='display:none'>隐藏</div><ul><li>一</li><li>二</li></ul>"
+        "<table><caption>表一</caption><tr><th>项目</th><td>1<br/></td></tr></table><p>尾</p></body></html>"
+    )
+    doc = extract_document(page.encode())
+    assert doc.text.split("\n") == [
+        "标题",
+        "第一段接着第一段",
+        "换行后 2024 年",
+        "一",
+        "二",
+        "",
+        "表一",
+        "| 项目 | 1 |",
+        "",
+        "尾",
+    ]
+
+
+def test_blocks_helper_covers_the_report(truths: dict[str, dict[str, Any]]) -> None:
+    """The fixture builder lays out all three tables (guards the tests above)."""
+    tables = [b for b in blocks(truths[HUAIAN]) if not isinstance(b, str)]
+    assert len(tables) == 3 and 'rowspan="22"' in html_table(tables[1])
