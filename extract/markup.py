@@ -245,14 +245,14 @@ class _Walker:
             self.walk_text(caption)
         for row in _own_rows(table):
             cells = [SourceCell(_cell_text(c), _span(c, "rowspan"), _span(c, "colspan")) for c in _cells(row)]
-            if not cells:
-                continue
-            source.append(cells)
+            source.append(cells)  # even an empty <tr>: it is still a row of the spans above it
             if any(c.text for c in cells):
                 self.lines.append(pipe_line([c.text for c in cells]))
         self.blank()
-        if source:
-            self.tables.append(expand(source))
+        # Word's sizing row (<tr height=0>) and spacer rows say nothing
+        rows = [row for row in expand(source).rows if any(c.text for c in row)]
+        if rows:
+            self.tables.append(Grid(rows=rows))
 
     def walk_text(self, el: lxml.etree._Element) -> None:
         self.newline()

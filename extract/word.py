@@ -163,6 +163,11 @@ def _paragraph_text(p: lxml.etree._Element) -> str:
     return "".join(out)
 
 
+def _continues(tc_pr: lxml.etree._Element | None, merge: str) -> bool:
+    el = _child(tc_pr, merge)
+    return el is not None and _attr(el, "val") in (None, "continue")
+
+
 class _Body:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -188,19 +193,18 @@ class _Body:
             for tc in (c for c in _unwrap(tr) if _w(c) == "tc"):
                 tc_pr = _child(tc, "tcPr")
                 span = max(_int(_attr(_child(tc_pr, "gridSpan"), "val"), 1), 1)
-                vmerge = _child(tc_pr, "vMerge")
                 text = self.cell_text(tc)
-                # <w:vMerge/> without a value continues the cell above; "restart" begins one
-                if (
-                    vmerge is not None
-                    and _attr(vmerge, "val") in (None, "continue")
-                    and len(above) > len(row)
-                ):
+                # <w:vMerge/> without a value continues the cell above, "restart" begins one;
+                # hMerge is the same sideways (files from old Word versions)
+                if _continues(tc_pr, "vMerge") and len(above) > len(row):
                     text = above[len(row)]
+                elif _continues(tc_pr, "hMerge") and row:
+                    text = row[-1]
                 else:
                     printed.append(text)
                 row += [text] * span
-            texts.append(row)
+            if any(row):  # empty spacer rows say nothing
+                texts.append(row)
             if any(printed):
                 self.lines.append(pipe_line([t.replace("\n", " ") for t in printed]))
         self.lines.append("")

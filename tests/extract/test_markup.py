@@ -398,3 +398,43 @@ def test_blocks_helper_covers_the_report(truths: dict[str, dict[str, Any]]) -> N
     """The fixture builder lays out all three tables (guards the tests above)."""
     tables = [b for b in blocks(truths[HUAIAN]) if not isinstance(b, str)]
     assert len(tables) == 3 and 'rowspan="22"' in html_table(tables[1])
+
+
+def test_word_exported_html() -> None:
+    """Word's "save as web page": Office namespaces, conditional comments, <o:p>, a sizing row of
+    empty cells; and an empty <tr> that is still a row of the rowspan above it (as browsers do)."""
+    page = (
+        b'<html xmlns:o="urn:schemas-microsoft-com:office:office">\n<head>'
+        b'<meta http-equiv=Content-Type content="text/html; charset=gb2312">'
+        b"<!--[if gte mso 9]><xml><w:WordDocument><w:View>Print</w:View></w:WordDocument></xml><![endif]-->"
+        b"</head><body lang=ZH-CN><div class=WordSection1>"
+        b"<p class=MsoNormal><![if !supportLists]><span>1.<span>&nbsp;&nbsp; </span></span><![endif]>"
+        + "总体情况".encode("gbk")
+        + b"<o:p></o:p></p><table class=MsoNormalTable border=1>"
+        b"<tr><td rowspan=2><p class=MsoNormal><span lang=EN-US>3<o:p></o:p></span></p></td><td>4</td></tr>"
+        b"<tr></tr><tr><td>5</td><td>6</td></tr>"
+        b"<![if !supportMisalignedColumns]><tr height=0><td width=80 style='border:none'></td>"
+        b"<td width=80 style='border:none'></td></tr><![endif]></table></div></body></html>"
+    )
+    assert sniff.sniff_media_type(page[:4096]) == sniff.TEXT_HTML
+    doc = extract_document(page)
+    assert doc.text.split("\n") == ["1. 总体情况", "", "| 3 | 4 |", "| 5 | 6 |"]
+    assert doc.pages[0].tables[0].texts() == [["3", "4"], ["3", ""], ["5", "6"]]
+
+
+def test_docx_legacy_horizontal_merge() -> None:
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+    def tc(text: str, merge: str = "") -> str:
+        return f"<w:tc><w:tcPr>{merge}</w:tcPr><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:tc>"
+
+    restart = "<w:hMerge w:val='restart'/>"
+    body = (
+        f"<w:document {w}><w:body><w:tbl>"
+        f"<w:tr>{tc('合计', restart)}{tc('', '<w:hMerge/>')}{tc('7')}</w:tr>"
+        f"<w:tr><w:tc><w:p/></w:tc><w:tc><w:p/></w:tc><w:tc><w:p/></w:tc></w:tr>"
+        "</w:tbl></w:body></w:document>"
+    )
+    doc = extract_document(make_zip([(CT, b"<Types/>"), ("word/document.xml", body.encode())]))
+    assert doc.pages[0].tables[0].texts() == [["合计", "合计", "7"]]
+    assert doc.text == "| 合计 | 7 |"

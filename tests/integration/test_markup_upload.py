@@ -37,9 +37,15 @@ def test_html_and_docx_reports_succeed(upload: Upload, wait_for: WaitFor, client
         body = client.get(f"/v1/jobs/{record['id']}/result").json()
         assert [p["method"] for p in body["pages"]] == ["markup"]
         got = body["document"]
-        assert (got["agency"], got["year"], got["format"]) == (truth["agency"], truth["year"], truth["format"])
+        assert (got["agency"], got["year"], got["format"]) == (
+            truth["agency"],
+            truth["year"],
+            truth["format"],
+        )
         want, have = numeric_truth(truth), numeric_truth(got)
-        assert {k: (v, have.get(k, "<missing>")) for k, v in want.items() if have.get(k, "<missing>") != v} == {}
+        assert {
+            k: (v, have.get(k, "<missing>")) for k, v in want.items() if have.get(k, "<missing>") != v
+        } == {}
         assert got["needs_review"] is False
 
     assert doc_job["state"] == "failed"
