@@ -121,12 +121,16 @@ def is_archive(file: BinaryIO) -> bool:
         file.seek(start)
 
 
+# Writers other than Word (LibreOffice, WPS) may start a .docx with its relationships or properties.
+_DOCUMENT_FIRST_ENTRIES = (*_DOCUMENT_MARKERS, "_rels/", "docProps/", "word/")
+
+
 def is_nested_archive(head: bytes) -> bool:
     """A member that is a ZIP but not an Office/ODF document (its first entry's name says which)."""
     if not is_zip(head):
         return False
     first_name = head[30:80]  # the name follows the 30-byte local file header
-    return not first_name.startswith(tuple(m.encode() for m in _DOCUMENT_MARKERS))
+    return not first_name.startswith(tuple(m.encode() for m in _DOCUMENT_FIRST_ENTRIES))
 
 
 def open_archive(file: IO[bytes]) -> zipfile.ZipFile:

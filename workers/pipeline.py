@@ -19,6 +19,7 @@ from typing import Any, Protocol, cast
 from celery.exceptions import SoftTimeLimitExceeded
 
 from extract import ExtractionError, extract_document, sniff_media_type
+from extract.sniff import sniff_container
 from gongkai.log import get_logger
 from report.document import Document
 from storage import TRANSIENT_ERRORS, ErrorCode, Job, JobNotFound, JobState, JobStore, ObjectStore, Stage
@@ -127,7 +128,8 @@ def run_job(job_id: str, services: Services) -> JobState | None:
         if job.original_key is None:  # an archive member refused at expansion; never enqueued
             raise JobFailure(ErrorCode.INTERNAL_ERROR, "the job has no stored original")
         data = objects.get_original(job.original_key)
-        media_type = sniff_media_type(data[:4096]) if data else None
+        # a ZIP's or OLE2 file's type needs the whole bytes (.docx vs archive, .doc vs .xls)
+        media_type = sniff_container(data, sniff_media_type(data[:4096])) if data else None
         jobs.update(job_id, stage=Stage.EXTRACTING, media_type=media_type)
         document = extract(data, progress=lambda done, total: jobs.set_progress(job_id, done, total))
         media_type = document.media_type

@@ -19,7 +19,7 @@ from extract.errors import ExtractionError, ExtractionErrorCode
 from extract.markup import SourceCell, decode_html, expand
 from report import NotAReportError, parse_document
 from report.document import Document
-from storage.archives import is_archive
+from storage.archives import is_archive, is_nested_archive
 from tests.report.conftest import numeric_truth
 
 from .conftest import SAMPLES, TOOLS
@@ -438,3 +438,14 @@ def test_docx_legacy_horizontal_merge() -> None:
     doc = extract_document(make_zip([(CT, b"<Types/>"), ("word/document.xml", body.encode())]))
     assert doc.pages[0].tables[0].texts() == [["合计", "合计", "7"]]
     assert doc.text == "| 合计 | 7 |"
+
+
+def test_docx_from_other_writers_is_a_document_everywhere(truths: dict[str, dict[str, Any]]) -> None:
+    """A .docx that starts with its relationships (not [Content_Types].xml, as Word does) is still a
+    document: to the extractor, to the batch upload, and as an archive member."""
+    word = zipfile.ZipFile(io.BytesIO(report_docx(truths[HUAIAN])))
+    names = sorted(word.namelist(), key=lambda n: (n != "_rels/.rels", n == CT))
+    data = make_zip([(n, word.read(n)) for n in names])
+    assert data[30:41] == b"_rels/.rels"
+    assert not is_nested_archive(data[:4096]) and not is_archive(io.BytesIO(data))
+    assert_equals_truth(extract_document(data), truths[HUAIAN])

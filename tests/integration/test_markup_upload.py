@@ -48,6 +48,6 @@ def test_html_and_docx_reports_succeed(upload: Upload, wait_for: WaitFor, client
         } == {}
         assert got["needs_review"] is False
 
-    assert doc_job["state"] == "failed"
+    assert doc_job["state"] == "failed" and doc_job["media_type"] == "application/msword"
     assert doc_job["error"]["code"] == "unsupported_type"
     assert ".docx" in doc_job["error"]["message"]
