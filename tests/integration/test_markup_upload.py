@@ -3,7 +3,9 @@ bytes (not their names), extracted as markup, parsed to the truth's values."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from typing import Any
 
 import httpx
@@ -51,3 +53,31 @@ def test_html_and_docx_reports_succeed(upload: Upload, wait_for: WaitFor, client
     assert doc_job["state"] == "failed" and doc_job["media_type"] == "application/msword"
     assert doc_job["error"]["code"] == "unsupported_type"
     assert ".docx" in doc_job["error"]["message"]
+
+
+def test_an_archive_of_web_pages_and_word_files(client: httpx.Client) -> None:
+    """Reports collected from portals come zipped as .htm and .docx: every member succeeds."""
+    if not TOOLS.is_dir():
+        pytest.skip(f"{TOOLS} not found")
+    from tests.integration.test_batches import by_name, post_batch, wait_batch
+
+    truth: dict[str, Any] = json.loads(HUAIAN_TRUTH.read_text("utf-8"))
+    docx = report_docx(truth)
+    with zipfile.ZipFile(io.BytesIO(docx)) as word:  # relationships first, as other writers do
+        names = sorted(word.namelist(), key=lambda n: (n != "_rels/.rels", n == "[Content_Types].xml"))
+        rels_first = io.BytesIO()
+        with zipfile.ZipFile(rels_first, "w", zipfile.ZIP_DEFLATED) as out:
+            for n in names:
+                out.writestr(n, word.read(n))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("年报/淮安.htm", report_html(truth, chrome=True))
+        zf.writestr("年报/淮安.docx", docx)
+        zf.writestr("年报/淮安-wps.docx", rels_first.getvalue())
+    accepted = post_batch(client, ("portal.zip", archive.getvalue()))
+    jobs = by_name(wait_batch(client, accepted["id"], timeout=120))
+    assert set(jobs) == {"年报/淮安.htm", "年报/淮安.docx", "年报/淮安-wps.docx"}
+    for name, job in jobs.items():
+        assert job["state"] == "succeeded", (name, job)
+        got = client.get(f"/v1/jobs/{job['id']}/result").json()["document"]
+        assert numeric_truth(got) == numeric_truth(truth), name
