@@ -120,21 +120,28 @@ def interleavings(vals: list[Number | None]) -> list[list[int]]:
     order-preserving subsequences of five, each adding up to its total, in any group order.
     pdftotext's reading order interleaves table 四's header columns this way."""
     n, w = len(vals), len(REVIEW_ITEMS)
-    subsequences: list[tuple[int, ...]] = []
-    for combo in itertools.combinations(range(n), w):
-        if row_ok([vals[i] for i in combo]):
-            subsequences.append(combo)
+    subsequences = [c for c in itertools.combinations(range(n), w) if row_ok([vals[i] for i in c])]
+    valid = set(subsequences)
     out: list[list[int]] = []
     seen: set[tuple[Number | None, ...]] = set()
-    for a, b, c in itertools.permutations(subsequences, 3):
-        if len(set(a) | set(b) | set(c)) == n:
+    # The third group is the complement of the first two, so pairs suffice: at most
+    # C(15,5)·C(10,5) steps even when OCR'd zeros make most subsequences add up (a search over
+    # triples of subsequences ran for minutes on such pages).
+    for a in subsequences:
+        rest = [i for i in range(n) if i not in a]
+        for b in itertools.combinations(rest, w):
+            if b not in valid:
+                continue
+            c = tuple(i for i in rest if i not in b)
+            if c not in valid:
+                continue
             order = [*a, *b, *c]
             key = tuple(vals[i] for i in order)
             if key not in seen:  # equal numbers make index-different but identical readings
                 seen.add(key)
                 out.append(order)
-            if len(out) >= MAX_ORDERS:
-                break
+        if len(out) >= MAX_ORDERS:
+            break
 
     # most plausible first: groups whose totals are printed in template order (the totals sit in
     # the last header row, which pdftotext emits left to right)
