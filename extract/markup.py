@@ -41,6 +41,7 @@ _BLOCK = frozenset(
 )  # fmt: skip
 # the site footer under its usual names (class/id), never part of the report
 _FOOTER_NAME = re.compile(r"(?:^|[\s_-])(?:footer|copyright|banquan)(?:$|[\s_-])", re.I)
+_TITLE_SEP = re.compile(r"\s*(?:[_|｜]|\s-\s|——)\s*")
 _LINK_LIST_TAGS = frozenset({"ul", "ol", "dl", "div", "p", "section", "header", "footer"})
 _MIN_LINKS = 3
 _LINKED_SHARE = 0.8
@@ -195,6 +196,12 @@ def _cells(row: lxml.etree._Element) -> list[lxml.etree._Element]:
     return [c for c in row if _tag(c) in ("td", "th") and not _dropped(c, "td")]
 
 
+def _layout_table(table: lxml.etree._Element) -> bool:
+    """Page layout, not data: a table holding other tables, or one cell per row (a frame around
+    the article). Its cells are walked as blocks, so the report's text stays lines, not one row."""
+    return bool(table.xpath(".//table")) or all(len(_cells(row)) <= 1 for row in _own_rows(table))
+
+
 def _span(cell: lxml.etree._Element, name: str) -> int:
     m = re.match(r"\s*(\d+)", cell.get(name) or "")
     # browsers treat rowspan="0" as "to the end of the section"; 1 is the safe reading here
@@ -223,7 +230,7 @@ class _Walker:
         if tag is not None and not _dropped(el, tag):
             if tag == "br":
                 self.newline()
-            elif tag == "table" and not el.xpath(".//table"):
+            elif tag == "table" and not _layout_table(el):
                 self.table(el)
             else:
                 block = tag in _BLOCK
@@ -237,8 +244,7 @@ class _Walker:
         self.current.append(_inline(el.tail))
 
     def table(self, table: lxml.etree._Element) -> None:
-        """A table without nested tables is data: a grid, and pipe lines for the text.
-        (One holding other tables is page layout, walked as blocks.)"""
+        """A data table: a grid, and pipe lines for the text."""
         source: list[list[SourceCell]] = []
         self.blank()
         for caption in (c for c in table if _tag(c) == "caption"):
@@ -283,6 +289,8 @@ def html_to_page(text: str) -> Page:
     lines = w.lines
     # The report's title is sometimes only in <title> (the body starts with its first heading).
     title = " ".join((root.findtext(".//title") or "").split())
+    # "<report title>_<site name>": the site's name would compete with the agency
+    title = next((part for part in _TITLE_SEP.split(title) if "年度报告" in part), title)
     head = "".join("".join(lines[:40]).split())
     if "年度报告" in title and "年度报告" not in head:
         lines = [title, "", *lines]

@@ -182,6 +182,13 @@ class _Body:
                 self.table(el)
 
     def table(self, tbl: lxml.etree._Element) -> None:
+        rows = [[c for c in _unwrap(tr) if _w(c) == "tc"] for tr in _unwrap(tbl) if _w(tr) == "tr"]
+        if all(len(r) <= 1 for r in rows) or any(_w(d) == "tbl" for d in tbl.iterdescendants()):
+            # page layout, not data (a frame around the text, or tables inside a table): its cells
+            # are read as body, so the report's text stays lines rather than one table row
+            for tc in (c for r in rows for c in r):
+                self.walk(tc)
+            return
         self.lines.append("")
         texts: list[list[str]] = []  # expanded, merged text repeated (as extract.markup.expand)
         for tr in (r for r in _unwrap(tbl) if _w(r) == "tr"):
@@ -213,11 +220,10 @@ class _Body:
             self.tables.append(Grid.from_texts([[*r, *[""] * (width - len(r))] for r in texts]))
 
     def cell_text(self, tc: lxml.etree._Element) -> str:
-        """A cell's paragraphs, one a line; a nested table's cells as their own lines."""
+        """A cell's paragraphs, one a line (a data table has no tables inside: see `table`)."""
         inner = _Body()
         inner.walk(tc)
-        self.tables += inner.tables
-        return "\n".join(line.strip() for line in inner.lines if line.strip() and not line.startswith("| "))
+        return "\n".join(line.strip() for line in inner.lines if line.strip())
 
 
 def extract_docx(data: bytes) -> Document:

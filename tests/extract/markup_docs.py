@@ -191,18 +191,20 @@ def report_html(
 # ----------------------------------------------------------------------------- Word
 
 
-def report_docx(truth: dict[str, Any]) -> bytes:
+def report_docx(truth: dict[str, Any], *, framed: bool = False) -> bytes:
+    """framed: the whole report inside a one-cell table (a frame some offices draw round it)."""
     import docx
 
     d = docx.Document()
+    container: Any = d.add_table(rows=1, cols=1).cell(0, 0) if framed else d
     for b in blocks(truth):
         if isinstance(b, str):
-            d.add_paragraph(b)
+            container.add_paragraph(b)
             continue
         placed = place(b)
         height = len(b)
         width = max(c + cl for (_, c, _, cl, _) in placed)
-        t = d.add_table(rows=height, cols=width)
+        t = container.add_table(rows=height, cols=width)
         t.style = "Table Grid"
         for r, c, rs, cs, text in placed:
             target = t.cell(r, c)

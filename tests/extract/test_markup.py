@@ -147,7 +147,7 @@ def test_title_only_in_head_is_kept(truths: dict[str, dict[str, Any]]) -> None:
     html = html.replace(f'<p style="text-indent:2em">\u3000\u3000{title}</p>', "", 1)
     assert html.count(title) == 1  # now only in <title>
     doc = extract_document(html.encode("utf-8"))
-    assert doc.text.startswith(title)
+    assert doc.text.split("\n")[0] == title  # without the site's name after "_"
     assert_equals_truth(doc, truth)
 
 
@@ -449,3 +449,15 @@ def test_docx_from_other_writers_is_a_document_everywhere(truths: dict[str, dict
     assert data[30:41] == b"_rels/.rels"
     assert not is_nested_archive(data[:4096]) and not is_archive(io.BytesIO(data))
     assert_equals_truth(extract_document(data), truths[HUAIAN])
+
+
+def test_report_inside_a_frame(truths: dict[str, dict[str, Any]]) -> None:
+    """A one-cell table round the whole report (Word) or the prose (HTML) is layout: the text
+    stays lines, and only the tables inside are grids."""
+    truth = truths[HUAIAN]
+    doc = extract_document(report_docx(truth, framed=True))
+    assert len(doc.pages[0].tables) == 3 and "一、总体情况" in doc.text.split("\n")
+    assert_equals_truth(doc, truth)
+    page = f"<html><body><table><tr><td><p>{REPORT}</p><p>一、总体情况</p><p>正文。</p></td></tr></table>"
+    doc = extract_document(page.encode())
+    assert doc.pages[0].tables == [] and doc.text.split("\n") == [REPORT, "一、总体情况", "正文。"]
