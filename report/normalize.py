@@ -15,7 +15,7 @@ from functools import lru_cache
 from opencc import OpenCC
 
 # A line that is only a page number: "- 4 -", "-4-", "— 4 —", "第 4 页", "第4页 共6页", "4 / 6".
-_FOOTER = re.compile(
+PAGE_FOOTER = re.compile(
     r"^\s*(?:[-—–－]+\s*\d{1,3}\s*[-—–－]+|第\s*\d{1,3}\s*页(?:\s*[,，/]?\s*共\s*\d{1,3}\s*页)?"
     r"|\d{1,3}\s*/\s*\d{1,3})\s*$"
 )
@@ -98,7 +98,7 @@ def normalize_text(text: str) -> NormalizedText:
     for line in text.split("\n"):
         in_head = pos < head_end
         pos += len(line) + 1
-        if _FOOTER.match(line) or _CHROME.match(line) or (in_head and _META_FIELD.match(line)):
+        if PAGE_FOOTER.match(line) or _CHROME.match(line) or (in_head and _META_FIELD.match(line)):
             removed.append(line.strip())
             continue
         kept.append(line)

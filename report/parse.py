@@ -12,12 +12,13 @@ import logging
 from collections.abc import Iterable
 
 from report import template as tpl
+from report.cells import is_number, parse_number
 from report.checks import ProseFact, check_flags, prose_facts, run_checks, soft_checks
 from report.document import Document, Grid, PageMethod
 from report.errors import NotAReportError
 from report.metadata import detect_format, extract_metadata
 from report.model import TABLE_SECTIONS, CheckResult, Flag, FlagReason, Report
-from report.normalize import normalize_text
+from report.normalize import PAGE_FOOTER, normalize_chars, normalize_text
 from report.readings import Ambiguity, CellReading, CellSource, Number, ReportFormat, TableReadings
 from report.sections import find_sections
 from report.tables import read_tables
@@ -104,6 +105,7 @@ def parse_document(doc: Document) -> Report:
     found = {k for k in keys if _found(readings, k)}
     flags += _missing_flags(keys, found, readings.missing)
     flags += _confidence_flags(cells, doc)
+    flags += _page_end_flags(doc.text, cells, keys)
     values = {k: c.value for k, c in cells.items()}
     report.cells = cells
     report.checks = run_checks(values, fmt, found)
@@ -223,6 +225,56 @@ def _confidence_flags(cells: dict[str, CellReading], doc: Document) -> list[Flag
                 )
             )
     return flags
+
+
+def _page_end_flags(raw_text: str, cells: dict[str, CellReading], keys: list[str]) -> list[Flag]:
+    """A table row printed one cell a line right before a page footer ("95 / 605 / 1 / - 1 -"): in
+    text without column positions (plain `pdftotext`) the reading order of the cells next to a
+    footer is the extractor's guess, not the table's (pdftotext groups a cell with the footer below
+    it and moves it), and table 二 has no identity that would notice two swapped cells. Every row
+    whose printed values are exactly the last cells before a footer is flagged `ambiguous`."""
+    runs: list[list[Number]] = []
+    lines = [ln.strip() for ln in normalize_chars(raw_text).split("\n")]
+    for i, line in enumerate(lines):
+        if not PAGE_FOOTER.match(line):
+            continue
+        run: list[Number] = []
+        for prev in reversed(lines[:i]):
+            if not prev:
+                continue
+            if not is_number(prev):
+                break
+            v = parse_number(prev)
+            if v is not None:
+                run.insert(0, v)
+        if len(run) >= 2:
+            runs.append(run)
+    if not runs:
+        return []
+    rows: dict[str, list[str]] = {}
+    for k in keys:
+        rows.setdefault(k.rsplit(".", 1)[0], []).append(k)
+    fields: list[str] = []
+    for row, members in rows.items():
+        printed = [
+            c.value
+            for k in members
+            if (c := cells.get(k)) is not None and c.source == CellSource.LAYOUT and c.value is not None
+        ]
+        if len(set(printed)) < 2:  # one value, or all equal: no order to get wrong
+            continue
+        if any(sorted(run[-len(printed) :]) == sorted(printed) for run in runs if len(run) >= len(printed)):
+            fields.append(row)
+    if not fields:
+        return []
+    return [
+        Flag(
+            fields=fields,
+            reason=FlagReason.AMBIGUOUS,
+            detail="the row's cells are printed one a line just before a page footer, in text without "
+            "column positions: their order there is the text extractor's, and may not be the table's",
+        )
+    ]
 
 
 def _resolve_ambiguities(
