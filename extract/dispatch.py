@@ -6,7 +6,7 @@ from extract import sniff
 from extract.engine import OcrEngine
 from extract.errors import ExtractionError, ExtractionErrorCode
 from extract.image import extract_image
-from extract.markup import extract_html
+from extract.markup import extract_html, extract_mhtml
 from extract.options import ExtractOptions, OcrMode, ProgressCallback
 from extract.pdf import extract_pdf
 from extract.text import extract_text
@@ -36,8 +36,9 @@ def extract_document(
         if progress:
             progress(1, 1)
         return document
-    if media_type in (sniff.TEXT_HTML, sniff.DOCX):
-        document = extract_html(data) if media_type == sniff.TEXT_HTML else extract_docx(data)
+    markup = {sniff.TEXT_HTML: extract_html, sniff.MHTML: extract_mhtml, sniff.DOCX: extract_docx}
+    if media_type in markup:
+        document = markup[media_type](data)
         if progress:
             progress(1, 1)
     elif media_type == sniff.PDF:

@@ -12,6 +12,8 @@ metadata table) is left to the parser's normaliser, which knows those lines.
 from __future__ import annotations
 
 import codecs
+import email
+import email.policy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ import lxml.etree
 import lxml.html
 
 from extract.errors import ExtractionError, ExtractionErrorCode
-from extract.sniff import TEXT_HTML
+from extract.sniff import MHTML, TEXT_HTML
 from report.document import Document, Grid, Page, PageMethod
 
 # Elements whose content is never report text.
@@ -312,3 +314,23 @@ def extract_html(data: bytes) -> Document:
     text, encoding = decode_html(data)
     page = html_to_page(text)
     return Document(media_type=TEXT_HTML, pages=[page], encoding=encoding)
+
+
+def extract_mhtml(data: bytes) -> Document:
+    """A page saved as one file (MHTML: Word's "单个文件网页", browsers' "save as .mht"): its first
+    HTML part, transfer encoding undone, read like any page."""
+    message = email.message_from_bytes(data, policy=email.policy.compat32)
+    for part in message.walk():
+        if part.get_content_type() != "text/html":
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        declared = part.get_content_charset()
+        codec = _codec(declared) if declared else None
+        try:  # the part's own charset header first, then the page's as for any HTML
+            text, encoding = (payload.decode(codec), codec) if codec else decode_html(payload)
+        except UnicodeDecodeError:
+            text, encoding = decode_html(payload)
+        return Document(media_type=MHTML, pages=[html_to_page(text)], encoding=encoding)
+    raise ExtractionError(ExtractionErrorCode.CORRUPT_FILE, "the saved web page (MHTML) has no HTML part")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 TEXT_PLAIN = "text/plain"
 TEXT_HTML = "text/html"
+MHTML = "multipart/related"  # a web page saved as one file (.mht, and .doc files saved that way)
 PDF = "application/pdf"
 PNG = "image/png"
 JPEG = "image/jpeg"
@@ -29,6 +31,8 @@ _MAGIC: list[tuple[bytes, str]] = [
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", OLE2),
     (b"{\\rtf", RTF),
 ]
+_MHTML_TYPE = re.compile(rb"(?im)^content-type:\s*multipart/related")
+_MIME_VERSION = re.compile(rb"(?im)^mime-version:")
 # How an HTML page starts (after a BOM, whitespace, an XML declaration or a comment), lower-cased.
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<meta", b"<body", b"<title")
 # A page fragment (a CMS export of the article body) starts with one of these; text never does.
@@ -45,6 +49,8 @@ def sniff_media_type(head: bytes) -> str:
     for magic, media_type in _MAGIC:
         if stripped.startswith(magic) or head.startswith(magic):
             return media_type
+    if _MHTML_TYPE.search(head[:4096]) and _MIME_VERSION.search(head[:4096]):
+        return MHTML
     if _looks_like_html(head):
         return TEXT_HTML
     if _looks_like_text(head):

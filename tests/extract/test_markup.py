@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import quopri
 import subprocess
 import sys
 import zipfile
@@ -461,3 +462,27 @@ def test_report_inside_a_frame(truths: dict[str, dict[str, Any]]) -> None:
     page = f"<html><body><table><tr><td><p>{REPORT}</p><p>一、总体情况</p><p>正文。</p></td></tr></table>"
     doc = extract_document(page.encode())
     assert doc.pages[0].tables == [] and doc.text.split("\n") == [REPORT, "一、总体情况", "正文。"]
+
+
+def test_saved_single_file_web_page(truths: dict[str, dict[str, Any]]) -> None:
+    """Word's "单个文件网页" (.mht, often renamed .doc): MIME parts, quoted-printable GB2312 HTML."""
+    truth = truths[HUAIAN]
+    html_part = quopri.encodestring(report_html(truth, encoding="gbk", meta="gb2312"))
+    data = (
+        b"MIME-Version: 1.0\r\nX-Document-Type: Word.Document\r\n"
+        b'Content-Type: multipart/related; boundary="----=_NextPart_01DA"\r\n\r\n'
+        b"This document is a Single File Web Page, also known as a Web Archive file.\r\n\r\n"
+        b"------=_NextPart_01DA\r\nContent-Location: file:///C:/report.htm\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n"
+        b'Content-Type: text/html; charset="gb2312"\r\n\r\n' + html_part + b"\r\n\r\n"
+        b"------=_NextPart_01DA\r\nContent-Location: file:///C:/report.files/image001.png\r\n"
+        b"Content-Transfer-Encoding: base64\r\nContent-Type: image/png\r\n\r\niVBORw0KGgo=\r\n\r\n"
+        b"------=_NextPart_01DA--\r\n"
+    )
+    assert sniff.sniff_media_type(data[:4096]) == sniff.MHTML
+    doc = extract_document(data)
+    assert doc.media_type == sniff.MHTML and doc.encoding == "gb18030" and len(doc.pages[0].tables) == 3
+    assert_equals_truth(doc, truth)
+    with pytest.raises(ExtractionError) as info:
+        extract_document(data.split(b"------=_NextPart_01DA\r\nContent-Location: file:///C:/report.htm")[0])
+    assert info.value.code == ExtractionErrorCode.CORRUPT_FILE
