@@ -22,8 +22,8 @@ from report import parse_text
 from tests.report.conftest import covered, needs_shared, numeric_truth, run_tool
 
 FORMATS = ("2021", "2019-trial")
-TEXT_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
-PDF_SEEDS = (1, 2, 3, 4)
+TEXT_SEEDS = (1, 2, 9, 13, 15, 26, 29, 38)  # 9 … 38: blank 表四 groups, silent before f89432b
+PDF_SEEDS = (1, 9, 13, 29)
 TEXT_SOURCES = ("flattened", "flattened/null=/", "pipes", "cells/null=—", "grid/null=-")
 PDF_SOURCES = ("pdf-layout", "pdf-plain")
 
