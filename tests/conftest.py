@@ -16,6 +16,14 @@ from storage import Job, JobStore, ObjectStore
 from storage.jobs import new_job_id, now
 
 EXAMPLES = REPO_ROOT / "examples"
+# The samples and test-document tools live beside the checkout (as in CI).
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Fail at once rather than skip: tests without ../shared would prove nothing.
+    if not (SHARED / "samples").is_dir() or not (SHARED / "tools").is_dir():
+        raise pytest.UsageError(f"the tests need ../shared (samples and tools) at {SHARED}")
 
 
 def example_reports() -> list[Path]:

@@ -9,9 +9,8 @@ import zipfile
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.extract.conftest import HUAIAN_TRUTH, TOOLS
+from tests.extract.conftest import HUAIAN_TRUTH
 from tests.extract.markup_docs import report_docx, report_html
 from tests.report.conftest import numeric_truth
 
@@ -21,8 +20,6 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def test_html_and_docx_reports_succeed(upload: Upload, wait_for: WaitFor, client: httpx.Client) -> None:
-    if not TOOLS.is_dir():
-        pytest.skip(f"{TOOLS} not found")
     truth: dict[str, Any] = json.loads(HUAIAN_TRUTH.read_text("utf-8"))
     files = [
         ("2024年报.htm", report_html(truth, chrome=True, encoding="gbk", meta="gb2312")),
@@ -57,8 +54,6 @@ def test_html_and_docx_reports_succeed(upload: Upload, wait_for: WaitFor, client
 
 def test_an_archive_of_web_pages_and_word_files(client: httpx.Client) -> None:
     """Reports collected from portals come zipped as .htm and .docx: every member succeeds."""
-    if not TOOLS.is_dir():
-        pytest.skip(f"{TOOLS} not found")
     from tests.integration.test_batches import by_name, post_batch, wait_batch
 
     truth: dict[str, Any] = json.loads(HUAIAN_TRUTH.read_text("utf-8"))

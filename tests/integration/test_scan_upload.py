@@ -34,8 +34,6 @@ def _scanned_tables_pdf(tmp: Path) -> Path:
 def test_scanned_pdf_succeeds_with_page_progress(
     upload: Upload, client: httpx.Client, tmp_path: Path
 ) -> None:
-    if not (SHARED / "tools").is_dir():
-        pytest.skip("../shared/tools not found")
     [job] = upload(_scanned_tables_pdf(tmp_path))
     seen: list[tuple[int, int | None]] = []
     deadline = time.monotonic() + 180
