@@ -228,42 +228,40 @@ def _confidence_flags(cells: dict[str, CellReading], doc: Document) -> list[Flag
 
 
 def _page_end_flags(raw_text: str, cells: dict[str, CellReading], keys: list[str]) -> list[Flag]:
-    """A table row printed one cell a line right before a page footer ("95 / 605 / 1 / - 1 -"): in
-    text without column positions (plain `pdftotext`) the reading order of the cells next to a
+    """A table row printed one cell a line next to a page footer ("95 / 605 / 1 / - 1 -"): in
+    text without column positions (plain `pdftotext`) the reading order of the cells around a
     footer is the extractor's guess, not the table's (pdftotext groups a cell with the footer below
     it and moves it), and table 二 has no identity that would notice two swapped cells. Every row
-    whose printed values are exactly the last cells before a footer is flagged `ambiguous`."""
-    runs: list[list[Number]] = []
+    whose printed values are exactly consecutive cells reaching the footer (from either side) is
+    flagged `ambiguous`."""
+    windows: list[tuple[list[Number], int]] = []  # the cells around a footer, where the footer is
     lines = [ln.strip() for ln in normalize_chars(raw_text).split("\n")]
     for i, line in enumerate(lines):
-        if not PAGE_FOOTER.match(line):
-            continue
-        run: list[Number] = []
-        for prev in reversed(lines[:i]):
-            if not prev:
-                continue
-            if not is_number(prev):
-                break
-            v = parse_number(prev)
-            if v is not None:
-                run.insert(0, v)
-        if len(run) >= 2:
-            runs.append(run)
-    if not runs:
+        if PAGE_FOOTER.match(line):
+            before = _number_lines(reversed(lines[:i]))[::-1]
+            after = _number_lines(lines[i + 1 :])
+            if len(before) + len(after) >= 2:
+                windows.append((before + after, len(before)))
+    if not windows:
         return []
     rows: dict[str, list[str]] = {}
     for k in keys:
         rows.setdefault(k.rsplit(".", 1)[0], []).append(k)
     fields: list[str] = []
     for row, members in rows.items():
-        printed = [
+        printed = sorted(
             c.value
             for k in members
             if (c := cells.get(k)) is not None and c.source == CellSource.LAYOUT and c.value is not None
-        ]
+        )
+        n = len(printed)
         if len(set(printed)) < 2:  # one value, or all equal: no order to get wrong
             continue
-        if any(sorted(run[-len(printed) :]) == sorted(printed) for run in runs if len(run) >= len(printed)):
+        if any(
+            sorted(window[a : a + n]) == printed
+            for window, at in windows
+            for a in range(max(0, at - n), min(at, len(window) - n) + 1)
+        ):
             fields.append(row)
     if not fields:
         return []
@@ -271,10 +269,24 @@ def _page_end_flags(raw_text: str, cells: dict[str, CellReading], keys: list[str
         Flag(
             fields=fields,
             reason=FlagReason.AMBIGUOUS,
-            detail="the row's cells are printed one a line just before a page footer, in text without "
+            detail="the row's cells are printed one a line next to a page footer, in text without "
             "column positions: their order there is the text extractor's, and may not be the table's",
         )
     ]
+
+
+def _number_lines(lines: Iterable[str]) -> list[Number]:
+    """The values of the one-number lines at the start of `lines` (blank lines skipped)."""
+    out: list[Number] = []
+    for line in lines:
+        if not line:
+            continue
+        if not is_number(line):
+            break
+        v = parse_number(line)
+        if v is not None:
+            out.append(v)
+    return out
 
 
 def _resolve_ambiguities(

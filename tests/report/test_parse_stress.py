@@ -181,3 +181,10 @@ def test_row_reordered_before_a_page_footer_is_flagged() -> None:
 @needs_pdftotext
 def test_pdf_plain_row_at_a_page_end(stress_cache: Path) -> None:
     _check(stress_cache, "2019-trial", 249, "pdf-plain")
+
+
+def test_row_cell_moved_past_a_page_footer_is_flagged() -> None:
+    text = PAGE_END_PLAIN.replace("605\n\n1\n\n- 1 -\n", "605\n\n- 1 -\n\n1\n")
+    canonical = parse_text(text).to_canonical()
+    for key in ("active_disclosure.penalty.change", "active_disclosure.penalty.decisions"):
+        assert covered(key, canonical["flags"]), key
