@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from storage.errors import TRANSIENT_ERRORS
 
@@ -28,6 +29,16 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class BodyTooLarge(HTTPException):
+    """Raised while the body is being received, once it passes the limit (`api.main.BodyLimit`).
+
+    An HTTPException so that FastAPI's body parsing lets it through instead of making it a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body exceeds {limit} bytes")
+        self.limit = limit
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -44,6 +55,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # Redis or S3 is down: say so (and when to come back) rather than a bare 500.
         message = f"storage unavailable ({type(exc).__name__}); try again shortly"
         return error_response(503, "service_unavailable", message, {"Retry-After": "5"})
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(413, "request_too_large", exc.detail, {"Connection": "close"})
 
     for transient in TRANSIENT_ERRORS:
         app.add_exception_handler(transient, _unavailable)

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_response, install_error_handlers
+from api.errors import BodyTooLarge, error_response, install_error_handlers
 from api.routes import batches, documents, health, jobs
 from gongkai.log import configure_logging, get_logger
 from gongkai.settings import Settings, get_settings
@@ -19,9 +19,11 @@ log = get_logger("gongkai.api")
 
 
 class BodyLimit:
-    """Refuse a request whose declared body is larger than the upload limit allows, before the
-    multipart parser spools any of it to disk. (Each file is checked again while it is stored.)
-    Batch uploads may carry an archive, so their limit is the archive limit."""
+    """Refuse a request whose body is larger than the upload limit allows: at once when its declared
+    length says so, before the multipart parser spools any of it to disk, and otherwise (a chunked
+    body has no Content-Length) as soon as the bytes received pass the limit, so an undeclared body
+    cannot fill the disk. (Each file is checked again while it is stored.) Batch uploads may carry
+    an archive, so their limit is the archive limit."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, batch_max_bytes: int | None = None) -> None:
         self.app = app
@@ -29,14 +31,39 @@ class BodyLimit:
         self.batch_max_bytes = batch_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            limit = self.batch_max_bytes if scope["path"].startswith("/v1/batches") else self.max_bytes
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > limit:
-                response = error_response(413, "request_too_large", f"the request body exceeds {limit} bytes")
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.batch_max_bytes if scope["path"].startswith("/v1/batches") else self.max_bytes
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            response = error_response(413, "request_too_large", f"the request body exceeds {limit} bytes")
+            await response(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge as exc:  # read outside FastAPI's handlers (none does today)
+            if started:
+                raise
+            response = error_response(413, "request_too_large", exc.detail, {"Connection": "close"})
+            await response(scope, receive, send)
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:

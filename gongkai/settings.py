@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     task_soft_time_limit: int = Field(default=600, gt=0)  # seconds; the pipeline fails the job cleanly
     task_time_limit: int = Field(default=660, gt=0)  # seconds; the child process is killed
     task_max_retries: int = Field(default=5, ge=0)  # for transient storage/broker errors only
+    # A job whose worker process died this many times mid-job (redelivered each time) is failed
+    # instead of being run again: one poison document must not take the workers down forever.
+    task_max_lost_attempts: int = Field(default=2, gt=0)
     worker_concurrency: int = Field(default=2, gt=0)
     job_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=0)  # 0: keep job records forever
 

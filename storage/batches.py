@@ -3,6 +3,7 @@
     gongkai:batch:{id}           hash: created, files, archives_pending, export_claimed, n_<state>
     gongkai:batch:{id}:jobs      list of job ids, in upload/archive order (pages via LRANGE)
     gongkai:batch:{id}:archives  hash: archive id → JSON `ArchiveEntry`
+    gongkai:batch:{id}:export-lock  whoever is building the exports right now (expires)
 
 The n_<state> counters are moved by `JobStore` in the same Lua call that changes a job's state, so
 reading progress is one HGETALL however large the batch. A batch is finished when no archive is
@@ -88,6 +89,13 @@ return redis.call('HSETNX', KEYS[1], 'export_claimed', ARGV[1])
 """
 
 
+# KEYS[1] lock key, ARGV[1] the holder's token: release the lock only if it is still ours.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 def new_batch_id() -> str:
     return uuid.uuid4().hex
 
@@ -104,6 +112,7 @@ class BatchStore:
         self.ttl = ttl_seconds
         self._finish_archive = client.register_script(_FINISH_ARCHIVE)
         self._claim_export = client.register_script(_CLAIM_EXPORT)
+        self._unlock = client.register_script(_UNLOCK)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BatchStore:
@@ -172,6 +181,17 @@ class BatchStore:
     def claim_export(self, batch_id: str) -> bool:
         """True once, for whoever first sees the batch finished."""
         return bool(self._claim_export(keys=[_key(batch_id)], args=[now().isoformat()]))
+
+    def lock_export(self, batch_id: str, ttl_seconds: int) -> str | None:
+        """Take the right to build the batch's exports (a token to release it with), or None while
+        someone else holds it: the worker that finished the batch and the API answering the first
+        request would otherwise both build them. The lock expires, so a builder that died frees it."""
+        token = uuid.uuid4().hex
+        taken = self.redis.set(_key(batch_id) + ":export-lock", token, nx=True, ex=ttl_seconds)
+        return token if taken else None
+
+    def unlock_export(self, batch_id: str, token: str) -> bool:
+        return bool(self._unlock(keys=[_key(batch_id) + ":export-lock"], args=[token]))
 
 
 def _key(batch_id: str) -> str:

@@ -36,6 +36,8 @@ if ARGV[2] == 'update' and exists == 0 then return -1 end
 local old = redis.call('HGET', key, 'state')
 local result = 1
 if ARGV[3] ~= '' then result = redis.call('HINCRBY', key, ARGV[3], 1) end
+-- a new attempt of a job still running: the attempt before died without recording an outcome
+if ARGV[3] == 'attempts' and old == '"running"' then redis.call('HINCRBY', key, 'lost_attempts', 1) end
 local pairs_ = {}
 for i = 4, #ARGV do pairs_[#pairs_ + 1] = ARGV[i] end
 redis.call('HSET', key, unpack(pairs_))
@@ -106,6 +108,9 @@ class Job(BaseModel):
     started: datetime | None = None
     finished: datetime | None = None
     attempts: int = 0
+    # Attempts whose worker process died (OOM, segfault, SIGKILL) before recording any outcome: the
+    # broker redelivers the message, and a document that kills every worker must not loop forever.
+    lost_attempts: int = 0
     filename: str | None = None
     # None for an archive member refused before it was stored (unsafe_path, encrypted, …)
     sha256: str | None
@@ -181,7 +186,10 @@ class JobStore:
         self._write(job_id, {name: _dump(value) for name, value in fields.items()}, mode="update")
 
     def start_attempt(self, job_id: str) -> int:
-        """Mark the job running and count the attempt; returns the attempt number."""
+        """Mark the job running and count the attempt; returns the attempt number.
+
+        Starting a job that is still `running` counts a lost attempt (`lost_attempts`): the attempt
+        before ended without success, failure or retry being recorded, i.e. its process died."""
         return self._write(
             job_id,
             {"state": JobState.RUNNING, "stage": Stage.FETCHING, "started": now().isoformat(),

@@ -108,6 +108,21 @@ def build_exports(batch_id: str, batches: BatchStore, objects: ObjectStore) -> d
     return sizes
 
 
+def build_exports_once(
+    batch_id: str, batches: BatchStore, objects: ObjectStore, *, lock_seconds: int
+) -> dict[str, int] | None:
+    """`build_exports` unless another process is building them right now (then None: wait for
+    theirs). `lock_seconds` must outlast a build; a builder that died frees the lock after it."""
+    token = batches.lock_export(batch_id, lock_seconds)
+    if token is None:
+        log.info("batch.export_in_progress", batch_id=batch_id)
+        return None
+    try:
+        return build_exports(batch_id, batches, objects)
+    finally:
+        batches.unlock_export(batch_id, token)
+
+
 def _pages(batch_id: str, batches: BatchStore, objects: ObjectStore) -> Iterator[list[dict[str, Any]]]:
     offset = 0
     with ThreadPoolExecutor(FETCHERS) as pool:

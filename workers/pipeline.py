@@ -108,6 +108,8 @@ def build_result(job: Job, parsed: Parsed) -> dict[str, Any]:
 class Services:
     jobs: JobStore
     objects: ObjectStore
+    # see Settings.task_max_lost_attempts
+    max_lost_attempts: int = 2
 
 
 def run_job(job_id: str, services: Services) -> JobState | None:
@@ -123,6 +125,11 @@ def run_job(job_id: str, services: Services) -> JobState | None:
         bound.warning("job.missing")
         return None
     media_type: str | None = None
+    if job.lost_attempts >= services.max_lost_attempts:
+        message = f"the worker process died {job.lost_attempts} times while processing this document"
+        bound.error("job.worker_lost", lost_attempts=job.lost_attempts)
+        jobs.fail(job_id, ErrorCode.INTERNAL_ERROR, message)
+        return JobState.FAILED
     try:
         jobs.update(job_id, stage=Stage.FETCHING)
         if job.original_key is None:  # an archive member refused at expansion; never enqueued

@@ -39,7 +39,11 @@ _UNRECORDABLE: tuple[type[BaseException], ...] = (JobNotFound, *TRANSIENT_ERRORS
 @lru_cache(maxsize=1)
 def clients() -> pipeline.Services:
     """One set of clients per worker process (created lazily, after the fork; no network yet)."""
-    return pipeline.Services(jobs=JobStore.from_settings(_settings), objects=ObjectStore(_settings))
+    return pipeline.Services(
+        jobs=JobStore.from_settings(_settings),
+        objects=ObjectStore(_settings),
+        max_lost_attempts=_settings.task_max_lost_attempts,
+    )
 
 
 _buckets_ready = False
@@ -106,8 +110,11 @@ def expand_archive(batch_id: str, archive_id: str) -> str | None:
     retry_jitter=True,
     max_retries=_settings.task_max_retries,
 )
-def export_batch(batch_id: str) -> dict[str, int]:
-    return exports.build_exports(batch_id, batches(), services().objects)
+def export_batch(batch_id: str) -> dict[str, int] | None:
+    # None when the API is already building them for a client that asked first.
+    return exports.build_exports_once(
+        batch_id, batches(), services().objects, lock_seconds=_settings.task_time_limit
+    )
 
 
 def _after_job(job_id: str, jobs: JobStore, store: BatchStore) -> None:

@@ -8,6 +8,9 @@ written when the batch finished (or builds them on first request if that did not
 
 from __future__ import annotations
 
+import asyncio
+import time
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
@@ -18,6 +21,7 @@ from api.deps import BatchesDep, EnqueueArchiveDep, EnqueueDep, JobsDep, Objects
 from api.errors import ApiError, ErrorResponse
 from api.schemas import AcceptedJob, BatchAccepted, BatchArchive, BatchJob, BatchStatus
 from gongkai.log import get_logger
+from gongkai.settings import Settings
 from storage import (
     ArchiveEntry,
     Batch,
@@ -25,19 +29,23 @@ from storage import (
     BatchStore,
     Job,
     JobState,
+    ObjectStore,
     StoredOriginal,
     UploadTooLarge,
 )
 from storage.archives import is_archive
 from storage.batches import new_batch_id
 from storage.jobs import new_job_id, now
-from workers.exports import MEDIA_TYPES, build_exports
+from workers.exports import MEDIA_TYPES, build_exports_once
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 log = get_logger("gongkai.api")
 
 RETRY_AFTER_SECONDS = "2"
 DEFAULT_PAGE = 100
+# GET /results while another process writes the exports: how long to wait for them, how often to look.
+EXPORT_WAIT_SECONDS = 60.0
+EXPORT_POLL_SECONDS = 0.1
 _404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
 ExportFormat = Literal["jsonl", "csv", "parquet"]
 
@@ -190,13 +198,14 @@ async def get_batch(
 @router.get(
     "/{batch_id}/results",
     responses=_404
-    | {409: {"model": ErrorResponse}}
+    | {409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}}
     | {200: {"content": {t.split(";")[0]: {} for t in MEDIA_TYPES.values()}}},
     response_class=StreamingResponse,
     summary="Every result of a finished batch as JSONL, CSV or Parquet",
 )
 async def get_results(
     batch_id: str,
+    settings: SettingsDep,
     batches: BatchesDep,
     objects: ObjectsDep,
     format: Annotated[ExportFormat, Query(description="jsonl | csv | parquet")] = "jsonl",
@@ -210,9 +219,7 @@ async def get_results(
             f"{batch.archives_pending} archives still to do",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
-    size = await run_in_threadpool(objects.export_size, batch_id, format)
-    if size is None:  # the worker's export is not there (yet, or its task was lost): build it now
-        size = (await run_in_threadpool(build_exports, batch_id, batches, objects))[format]
+    size = await _export_size(batch_id, format, batches, objects, settings)
     body = await run_in_threadpool(objects.stream_export, batch_id, format)
     return StreamingResponse(
         body,
@@ -222,3 +229,27 @@ async def get_results(
             "Content-Disposition": f'attachment; filename="batch-{batch_id}.{format}"',
         },
     )
+
+
+async def _export_size(
+    batch_id: str, fmt: str, batches: BatchStore, objects: ObjectStore, settings: Settings
+) -> int:
+    """The size of the stored export, once there is one. Not there: build it now (the worker's
+    export task was lost, or has not run yet), unless someone (the worker, another request) is
+    building it right now; then wait for theirs instead of building it a second time."""
+    deadline = time.monotonic() + EXPORT_WAIT_SECONDS
+    while (size := await run_in_threadpool(objects.export_size, batch_id, fmt)) is None:
+        sizes = await run_in_threadpool(
+            partial(build_exports_once, lock_seconds=settings.task_time_limit), batch_id, batches, objects
+        )
+        if sizes is not None:
+            return sizes[fmt]
+        if time.monotonic() > deadline:
+            raise ApiError(
+                503,
+                "export_in_progress",
+                f"the exports of batch {batch_id} are still being written",
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
+        await asyncio.sleep(EXPORT_POLL_SECONDS)
+    return size

@@ -110,3 +110,21 @@ def test_readyz_reports_an_unreachable_s3(services: Stack) -> None:
         response = c.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["redis"] == "ok" and response.json()["checks"]["s3"] != "ok"
+
+
+def test_undeclared_oversize_body_is_refused_while_it_streams(client: TestClient, jobs: JobStore) -> None:
+    """A chunked body has no Content-Length to check up front: the bytes are counted as they come."""
+    before = len(jobs.redis.keys("gongkai:job:*"))
+
+    def chunks() -> Iterator[bytes]:
+        yield b'--x\r\nContent-Disposition: form-data; name="files"; filename="big.txt"\r\n\r\n'
+        for _ in range(100):  # far past the request limit (3 files of LIMIT bytes + 1 MiB)
+            yield b"x" * (64 * 1024)
+        yield b"\r\n--x--\r\n"
+
+    response = client.post(
+        "/v1/documents", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert len(jobs.redis.keys("gongkai:job:*")) == before

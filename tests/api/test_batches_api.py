@@ -3,17 +3,22 @@ is in integration/test_batches.py."""
 
 from __future__ import annotations
 
+import json
 import random
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_api
 from gongkai.stack import Stack
-from storage import ArchiveEntry, BatchStore, JobStore
+from storage import ArchiveEntry, BatchStore, JobStore, ObjectStore
 from storage.batches import new_batch_id
+from tests.conftest import make_job
 from tests.storage.zipfiles import make_zip
+from workers import exports
 
 ARCHIVE_LIMIT = 4000
 
@@ -63,6 +68,56 @@ def test_an_unfinished_batch_says_when_to_come_back(client: TestClient, jobs: Jo
     results = client.get(f"/v1/batches/{batch_id}/results", params={"format": "csv"})
     assert results.status_code == 409 and results.headers["retry-after"]
     assert results.json()["error"]["code"] == "batch_not_finished"
+
+
+def finished_batch(jobs: JobStore) -> str:
+    """A batch whose one job failed: finished, with an export of one row to build."""
+    batch_id = new_batch_id()
+    BatchStore(jobs.redis).create(batch_id, files=1, archives=[])
+    job = make_job(batch_id=batch_id)
+    jobs.create_new(job)
+    jobs.start_attempt(job.id)
+    jobs.fail(job.id, "not_a_report", "no")
+    return batch_id
+
+
+def test_results_wait_for_the_export_being_built_instead_of_building_it_again(
+    client: TestClient, jobs: JobStore, objects: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch_id = finished_batch(jobs)
+    batches = BatchStore(jobs.redis)
+    token = batches.lock_export(batch_id, 60)  # the worker that finished the batch is building
+    assert token is not None
+    built: list[str] = []
+    real_build = exports.build_exports
+
+    def counted_build(*args: Any) -> dict[str, int]:
+        built.append(args[0])
+        return real_build(*args)
+
+    monkeypatch.setattr(exports, "build_exports", counted_build)
+
+    def worker() -> None:
+        real_build(batch_id, batches, objects)
+        batches.unlock_export(batch_id, token)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        response = client.get(f"/v1/batches/{batch_id}/results", params={"format": "csv"})
+    finally:
+        thread.join()
+    assert response.status_code == 200, response.text
+    assert response.text.count("\n") == 2 and "not_a_report" in response.text
+    assert built == []  # served the worker's export
+
+
+def test_results_build_the_export_when_nobody_did(client: TestClient, jobs: JobStore) -> None:
+    batch_id = finished_batch(jobs)  # its export task never ran (lost)
+    response = client.get(f"/v1/batches/{batch_id}/results", params={"format": "jsonl"})
+    assert response.status_code == 200, response.text
+    assert json.loads(response.text)["error"]["code"] == "not_a_report"
+    assert jobs.redis.get(f"gongkai:batch:{batch_id}:export-lock") is None  # released
 
 
 def test_openapi_lists_the_batch_routes(client: TestClient) -> None:

@@ -59,3 +59,17 @@ def test_an_archive_keeps_its_batch_open_until_it_is_expanded_once(jobs: JobStor
     batch = batches.get(batch_id)
     assert batch.archives_pending == 0 and batch.finished
     assert batches.archives(batch_id) == [done]
+
+
+def test_one_export_builder_at_a_time(jobs: JobStore) -> None:
+    batches = BatchStore(jobs.redis)
+    batch_id = new_batch_id()
+    token = batches.lock_export(batch_id, 60)
+    assert token is not None
+    assert batches.lock_export(batch_id, 60) is None  # the API or a second worker: wait instead
+    assert not batches.unlock_export(batch_id, "not-the-holder")
+    assert batches.lock_export(batch_id, 60) is None
+    assert batches.unlock_export(batch_id, token)
+    again = batches.lock_export(batch_id, 60)
+    assert again is not None and again != token
+    assert 0 < int(jobs.redis.ttl(f"gongkai:batch:{batch_id}:export-lock")) <= 60

@@ -46,6 +46,21 @@ def test_lifecycle(jobs: JobStore) -> None:
     assert done.result_key == "jobs/x/result.json" and done.error is None
 
 
+def test_an_attempt_that_died_is_counted_as_lost(jobs: JobStore) -> None:
+    job = jobs.create(make_job())
+    jobs.start_attempt(job.id)
+    # Its worker died: nothing recorded an outcome, the broker redelivers, the job is still running.
+    jobs.start_attempt(job.id)
+    assert jobs.get(job.id).lost_attempts == 1
+    # A retry after a transient error puts the job back to queued first: not a lost attempt.
+    jobs.update(job.id, state=JobState.QUEUED, stage=Stage.RETRYING)
+    jobs.start_attempt(job.id)
+    jobs.fail(job.id, ErrorCode.INTERNAL_ERROR, "boom")
+    jobs.start_attempt(job.id)  # a re-run after a recorded outcome
+    again = jobs.get(job.id)
+    assert (again.attempts, again.lost_attempts) == (4, 1)
+
+
 def test_update_rejects_unknown_fields(jobs: JobStore) -> None:
     job = jobs.create(make_job())
     with pytest.raises(TypeError):

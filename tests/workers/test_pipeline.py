@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -57,6 +58,23 @@ def test_report_is_parsed_and_stored(services_: pipeline.Services) -> None:
     # Idempotent: a second run overwrites the same result.
     assert pipeline.run_job(job_id, services_) == JobState.SUCCEEDED
     assert services_.objects.get_result(job_id) == result
+
+
+def test_a_document_whose_worker_keeps_dying_is_failed_not_run_again(services_: pipeline.Services) -> None:
+    path = example_reports()[0]
+    job_id = submit(services_.jobs, services_.objects, path.read_bytes(), path.name)
+    services_.jobs.start_attempt(job_id)
+    services_.jobs.start_attempt(job_id)  # the first attempt's process died (still running)
+    assert pipeline.run_job(job_id, replace(services_, max_lost_attempts=2)) == JobState.SUCCEEDED
+
+    services_.jobs.start_attempt(job_id)
+    services_.jobs.start_attempt(job_id)  # killed again, twice
+    assert services_.jobs.get(job_id).lost_attempts == 2
+    assert pipeline.run_job(job_id, replace(services_, max_lost_attempts=2)) == JobState.FAILED
+    job = services_.jobs.get(job_id)
+    assert job.state == JobState.FAILED and job.stage == Stage.DONE
+    assert job.error is not None and job.error.code == "internal_error"
+    assert "died 2 times" in job.error.message
 
 
 def test_missing_job_is_skipped(services_: pipeline.Services) -> None:
