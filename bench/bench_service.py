@@ -1,0 +1,272 @@
+"""End-to-end throughput of the running service: API uploads, worker jobs, a ZIP batch, PDFs.
+
+Starts its own stack (redis-server, S3, a Celery worker, the API) on free ports in a temp dir with
+`gongkai.stack.Stack`, exactly as the tests do, then measures:
+
+  (a) `POST /v1/documents` latency (p50/p95) and documents/s for N text reports, one file per
+      request, the worker stopped (the API alone);
+  (b) upload → all `succeeded` jobs/s for N text reports, worker concurrency 1 and 2;
+  (c) one ZIP of N reports via `POST /v1/batches` → batch finished → CSV export downloaded;
+  (d) examples/huaian_2024.pdf (text layer) × P jobs.
+
+Job states are polled straight from Redis (one pipelined HGET per round), so the measuring does not
+load the API it measures. Reports: examples/*.txt plus reports made with ../shared/tools
+(make_truth.py --format 2021 --seed S, render_text_layouts.py --layout pipes), all distinct.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_service.py [--n 200] [--pdfs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gongkai.settings import REPO_ROOT, Settings
+from gongkai.stack import Stack, free_port
+from storage.jobs import KEY_PREFIX, make_redis
+
+EXAMPLES = REPO_ROOT / "examples"
+TOOLS = REPO_ROOT.parent / "shared" / "tools"
+
+
+def make_reports(n: int, folder: Path) -> list[tuple[str, bytes]]:
+    """n distinct text reports: the examples first, then generated ones."""
+    reports = [(p.name, p.read_bytes()) for p in sorted(EXAMPLES.glob("*.txt"))][:n]
+    seeds = range(1000, 1000 + n - len(reports))
+
+    def one(seed: int) -> tuple[str, bytes]:
+        truth = folder / f"t{seed}.json"
+        subprocess.run(
+            [sys.executable, str(TOOLS / "make_truth.py"), "--format", "2021", "--seed", str(seed),
+             "-o", str(truth)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        text = subprocess.run(
+            [sys.executable, str(TOOLS / "render_text_layouts.py"), str(truth), "--layout", "pipes"],
+            check=True, capture_output=True,
+        ).stdout  # fmt: skip
+        return f"gen_{seed}.txt", text
+
+    with ThreadPoolExecutor(4) as pool:
+        reports += list(pool.map(one, seeds))
+    return reports
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class Bench:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        s = stack.settings
+        self.client = httpx.Client(base_url=f"http://{s.api_host}:{s.api_port}", timeout=120)
+        self.redis = make_redis(s)
+        self.rows: list[tuple[str, str]] = []
+
+    def row(self, what: str, value: str) -> None:
+        self.rows.append((what, value))
+        print(f"  {what:<58} {value}", flush=True)
+
+    def restart_worker(self, concurrency: int | None) -> None:
+        self.stack.stop("worker")
+        if concurrency is not None:
+            self.stack.settings = self.stack.settings.model_copy(update={"worker_concurrency": concurrency})
+            self.stack.start_worker()
+
+    def upload(self, name: str, data: bytes) -> tuple[str, float]:
+        started = time.perf_counter()
+        response = self.client.post("/v1/documents", files=[("files", (name, data))])
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 202, response.text
+        return response.json()["jobs"][0]["id"], elapsed
+
+    def upload_all(self, reports: list[tuple[str, bytes]], clients: int = 1) -> tuple[list[str], list[float]]:
+        if clients == 1:
+            pairs = [self.upload(n, d) for n, d in reports]
+        else:
+            with ThreadPoolExecutor(clients) as pool:
+                pairs = list(pool.map(lambda r: self.upload(*r), reports))
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def wait_jobs(self, ids: list[str], timeout: float = 1800) -> list[dict[str, Any]]:
+        """Poll Redis until every job is finished; returns the records (created/started/finished/state)."""
+        deadline = time.monotonic() + timeout
+        pending = list(ids)
+        while pending:
+            pipe = self.redis.pipeline()
+            for job_id in pending:
+                pipe.hget(KEY_PREFIX + job_id, "state")
+            states = [json.loads(v) if v else None for v in pipe.execute()]
+            pending = [j for j, s in zip(pending, states, strict=True) if s not in ("succeeded", "failed")]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(pending)} jobs not finished")
+            if pending:
+                time.sleep(0.1)
+        pipe = self.redis.pipeline()
+        for job_id in ids:
+            pipe.hmget(KEY_PREFIX + job_id, ["state", "created", "started", "finished", "error"])
+        fields = ("state", "created", "started", "finished", "error")
+        return [dict(zip(fields, (json.loads(v) for v in vals), strict=True)) for vals in pipe.execute()]
+
+    def purge_queue(self) -> None:
+        self.redis.delete("celery")
+
+
+def seconds(a: str, b: str) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+
+
+def job_stats(records: list[dict[str, Any]]) -> tuple[int, float, float]:
+    ok = sum(1 for r in records if r["state"] == "succeeded")
+    work = [seconds(r["started"], r["finished"]) for r in records if r["started"] and r["finished"]]
+    return ok, statistics.median(work) if work else 0.0, pct(work, 0.95) if work else 0.0
+
+
+def run(args: argparse.Namespace) -> list[tuple[str, str]]:
+    with tempfile.TemporaryDirectory(prefix="gongkai-bench-") as tmp:
+        root = Path(tmp)
+        used: set[int] = set()
+
+        def port() -> int:
+            p = free_port(used)
+            used.add(p)
+            return p
+
+        settings = Settings(
+            data_dir=root / "var",
+            redis_url=f"redis://127.0.0.1:{port()}/0",
+            s3_endpoint=f"127.0.0.1:{port()}",
+            api_port=port(),
+            worker_concurrency=2,
+            log_level="WARNING",
+        )
+        t0 = time.perf_counter()
+        reports = make_reports(args.n, root)
+        print(f"{len(reports)} text reports made in {time.perf_counter() - t0:.1f}s", flush=True)
+        stack = Stack(settings)
+        try:
+            stack.up()
+            bench = Bench(stack)
+            run_phases(bench, reports, args)
+            return bench.rows
+        finally:
+            stack.down()
+
+
+def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Namespace) -> None:
+    n = len(reports)
+    bench.upload("warmup.txt", reports[0][1])  # first request: imports, connections
+
+    print("(a) uploads, worker stopped", flush=True)
+    bench.restart_worker(None)
+    # Fresh content for the sequential run (every original is new to S3); the same content again
+    # with 4 client threads (S3 already has it: the dedup path).
+    t = time.perf_counter()
+    _, lat = bench.upload_all(reports)
+    wall = time.perf_counter() - t
+    bench.row(
+        f"(a) upload, 1 client, {n} new files: p50 / p95 ms",
+        f"{pct(lat, 0.5) * 1e3:.1f} / {pct(lat, 0.95) * 1e3:.1f}",
+    )
+    bench.row("(a) upload, 1 client: documents/s", f"{n / wall:.1f}")
+    t = time.perf_counter()
+    _, lat = bench.upload_all(reports, clients=4)
+    wall = time.perf_counter() - t
+    bench.row(
+        f"(a) upload, 4 clients, {n} known files: p50 / p95 ms",
+        f"{pct(lat, 0.5) * 1e3:.1f} / {pct(lat, 0.95) * 1e3:.1f}",
+    )
+    bench.row("(a) upload, 4 clients: documents/s", f"{n / wall:.1f}")
+    bench.purge_queue()
+
+    for concurrency in (1, 2):
+        print(f"(b) end to end, worker concurrency {concurrency}", flush=True)
+        bench.restart_worker(concurrency)
+        t = time.perf_counter()
+        ids, _ = bench.upload_all(reports)
+        uploaded = time.perf_counter() - t
+        records = bench.wait_jobs(ids)
+        wall = time.perf_counter() - t
+        ok, p50, p95 = job_stats(records)
+        bench.row(
+            f"(b) c={concurrency}: {n} jobs succeeded / wall s", f"{ok} / {wall:.1f} (uploads {uploaded:.1f})"
+        )
+        bench.row(f"(b) c={concurrency}: jobs/s upload → all succeeded", f"{n / wall:.2f}")
+        bench.row(
+            f"(b) c={concurrency}: job run time started→finished p50 / p95 ms",
+            f"{p50 * 1e3:.0f} / {p95 * 1e3:.0f}",
+        )
+
+    print("(c) ZIP batch, worker concurrency 2", flush=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in reports:
+            zf.writestr(f"reports/{name}", data)
+    archive = buffer.getvalue()
+    t = time.perf_counter()
+    response = bench.client.post("/v1/batches", files=[("files", ("reports.zip", archive))])
+    assert response.status_code == 202, response.text
+    uploaded = time.perf_counter() - t
+    batch_id = response.json()["id"]
+    while True:
+        status = bench.client.get(f"/v1/batches/{batch_id}", params={"limit": 0}).json()
+        if status["finished"]:
+            break
+        time.sleep(0.25)
+    finished = time.perf_counter() - t
+    csv = bench.client.get(f"/v1/batches/{batch_id}/results", params={"format": "csv"})
+    assert csv.status_code == 200, csv.text
+    total = time.perf_counter() - t
+    lines = csv.text.count("\n") - 1
+    bench.row(f"(c) ZIP of {n} ({len(archive) / 1e6:.2f} MB): upload s", f"{uploaded:.2f}")
+    bench.row("(c) upload → batch finished s (jobs/s)", f"{finished:.1f} ({n / finished:.2f})")
+    bench.row("(c) CSV export download s / rows / succeeded",
+              f"{total - finished:.2f} / {lines} / {status['counts']['succeeded']}")  # fmt: skip
+
+    print(f"(d) huaian_2024.pdf × {args.pdfs}, worker concurrency 2", flush=True)
+    pdf = (EXAMPLES / "huaian_2024.pdf").read_bytes()
+    t = time.perf_counter()
+    ids, lat = bench.upload_all([("huaian_2024.pdf", pdf)] * args.pdfs)
+    records = bench.wait_jobs(ids)
+    wall = time.perf_counter() - t
+    ok, p50, p95 = job_stats(records)
+    bench.row(f"(d) PDF × {args.pdfs}: succeeded / wall s", f"{ok} / {wall:.1f}")
+    bench.row("(d) PDF: jobs/s upload → all succeeded", f"{args.pdfs / wall:.2f}")
+    bench.row("(d) PDF: job run time p50 / p95 ms", f"{p50 * 1e3:.0f} / {p95 * 1e3:.0f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=200, help="text reports per phase")
+    parser.add_argument("--pdfs", type=int, default=20, help="PDF jobs in phase (d)")
+    args = parser.parse_args(argv)
+    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}", flush=True)
+    rows = run(args)
+    width = max(len(w) for w, _ in rows)
+    print("\n| measure | value |\n|---|---|")
+    for what, value in rows:
+        print(f"| {what:<{width}} | {value} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
