@@ -6,7 +6,7 @@ usage: .venv/bin/python bench/stress_silent.py [--seeds N] [--first S] [--extrac
 
 A combination is format × source, the sources being
   flattened | pipes | cells | grid   (render_text_layouts.py, blank cells printed empty)
-  <layout>/null=X                    (the same with --null X, X in / - —)
+  <layout>/null=X                    (the same with --null X, X in --nulls: / - — by default)
   pdf-layout | pdf-plain             (render_pdf.py, read back with `pdftotext -layout` / `pdftotext`)
   pdf-extract                        (the product's extract.extract_document on the PDF bytes;
                                       only the first --extract-seeds seeds)
@@ -41,7 +41,7 @@ SHARED = Path(os.environ.get("GONGKAI_SHARED", Path(__file__).resolve().parents[
 TOOLS = SHARED / "tools"
 FORMATS = ("2021", "2019-trial")
 LAYOUTS = ("flattened", "pipes", "cells", "grid")
-NULLS = ("", "/", "-", "—")
+NULLS = ("/", "-", "—")  # placeholders printed for blank cells besides empty (--nulls)
 PDF_SOURCES = ("pdf-layout", "pdf-plain", "pdf-extract")
 
 
@@ -57,10 +57,10 @@ def _tool(name: str) -> ModuleType:
     return mod
 
 
-def sources() -> list[str]:
+def sources(nulls: tuple[str, ...] = NULLS) -> list[str]:
     out = []
     for layout in LAYOUTS:
-        out += [layout if not n else f"{layout}/null={n}" for n in NULLS]
+        out += [layout, *(f"{layout}/null={n}" for n in nulls)]
     return out + list(PDF_SOURCES)
 
 
@@ -98,7 +98,7 @@ def text_layout(cache: Path, fmt: str, seed: int, source: str) -> str:
     """render_text_layouts.py output (run in-process: stdlib only, deterministic), cached."""
     global _RTL
     layout, _, null = source.partition("/null=")
-    name = {"": "empty", "/": "slash", "-": "dash", "—": "emdash"}[null]
+    name = {"": "empty", "/": "slash", "-": "dash", "—": "emdash"}.get(null) or null.encode().hex()
     p = cache / fmt / f"s{seed:04d}.{layout}.{name}.txt"
     if not p.exists():
         if _RTL is None:
@@ -222,8 +222,9 @@ def run(
     extract_seeds: list[int],
     wanted: Callable[[str, str], bool],
     jobs: int,
+    nulls: tuple[str, ...] = NULLS,
 ) -> list[dict[str, Any]]:
-    combos = [(f, s) for f in FORMATS for s in sources() if wanted(f, s)]
+    combos = [(f, s) for f in FORMATS for s in sources(nulls) if wanted(f, s)]
     need_pdf = any(s.startswith("pdf-") for _, s in combos)
     with ProcessPoolExecutor(jobs) as pool:
         gen = [(str(cache), f, seed, need_pdf) for f in FORMATS for seed in seeds]
@@ -321,6 +322,9 @@ def main() -> None:
     ap.add_argument(
         "--only", nargs="*", default=[], help="keep combinations whose 'format source' contains one"
     )
+    ap.add_argument(
+        "--nulls", nargs="*", default=list(NULLS), help="blank-cell placeholders (default: / - —)"
+    )
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gongkai_stress"))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--details", type=Path, help="write every silent / failed / meta-error document here")
@@ -332,7 +336,7 @@ def main() -> None:
         return not a.only or any(o in f"{fmt} {source}" for o in a.only)
 
     t0 = time.perf_counter()
-    rows = run(a.cache, seeds, extract_seeds, wanted, a.jobs)
+    rows = run(a.cache, seeds, extract_seeds, wanted, a.jobs, tuple(a.nulls))
     print_table(summarise(rows))
     print(f"({time.perf_counter() - t0:.0f} s)")
     if a.details:
