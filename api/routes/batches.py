@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import BatchesDep, EnqueueArchiveDep, EnqueueDep, JobsDep, ObjectsDep, SettingsDep
 from api.errors import ApiError, ErrorResponse
 from api.schemas import AcceptedJob, BatchAccepted, BatchArchive, BatchJob, BatchStatus
+from api.uploads import store_uploads
 from gongkai.log import get_logger
 from gongkai.settings import Settings
 from storage import (
@@ -30,10 +31,7 @@ from storage import (
     Job,
     JobState,
     ObjectStore,
-    StoredOriginal,
-    UploadTooLarge,
 )
-from storage.archives import is_archive
 from storage.batches import new_batch_id
 from storage.jobs import new_job_id, now
 from workers.exports import MEDIA_TYPES, build_exports_once
@@ -70,51 +68,33 @@ async def create_batch(
         list[UploadFile] | None, File(description="report files (text, PDF, image) and/or ZIP archives")
     ] = None,
 ) -> BatchAccepted:
-    if not files:
-        raise ApiError(400, "no_files", "send one or more files in the multipart field 'files'")
-    if len(files) > settings.max_files_per_request:
-        raise ApiError(
-            400,
-            "too_many_files",
-            f"at most {settings.max_files_per_request} files per request, got {len(files)}",
-        )
-    # Store everything before recording anything: a refused file refuses the whole request.
-    stored: list[tuple[UploadFile, StoredOriginal, bool]] = []
-    for upload in files:
-        archive = await run_in_threadpool(is_archive, upload.file)  # by its bytes, not its name
-        limit = settings.max_archive_bytes if archive else settings.max_upload_bytes
-        try:
-            original = await run_in_threadpool(
-                objects.put_original,
-                upload.file,
-                max_bytes=limit,
-                content_type="application/zip"
-                if archive
-                else upload.content_type or "application/octet-stream",
-            )
-        except UploadTooLarge as exc:
-            raise ApiError(413, "file_too_large", f"{upload.filename}: {exc}") from exc
-        stored.append((upload, original, archive))
+    stored = await store_uploads(files, settings, objects, archives=True)
 
     batch_id = new_batch_id()
     archives = [
-        ArchiveEntry(id=str(i), filename=u.filename, sha256=o.sha256, size=o.size, original_key=o.key)
-        for i, (u, o, archive) in enumerate(stored)
-        if archive
+        ArchiveEntry(
+            id=str(i),
+            filename=s.upload.filename,
+            sha256=s.original.sha256,
+            size=s.original.size,
+            original_key=s.original.key,
+        )
+        for i, s in enumerate(stored)
+        if s.archive
     ]
     await run_in_threadpool(batches.create, batch_id, files=len(stored), archives=archives)
     documents = [
         Job(
             id=new_job_id(),
             created=now(),
-            filename=u.filename,
-            sha256=o.sha256,
-            size=o.size,
-            original_key=o.key,
+            filename=s.upload.filename,
+            sha256=s.original.sha256,
+            size=s.original.size,
+            original_key=s.original.key,
             batch_id=batch_id,
         )
-        for u, o, archive in stored
-        if not archive
+        for s in stored
+        if not s.archive
     ]
     # Every job is recorded before any is queued, so the batch cannot look finished half-way.
     for job in documents:
@@ -138,7 +118,7 @@ async def create_batch(
                 state=JobState.QUEUED,
                 location=request.url_for("get_job", job_id=j.id).path,
             )
-            for j, o in zip(documents, [o for _, o, a in stored if not a], strict=True)
+            for j, o in zip(documents, [s.original for s in stored if not s.archive], strict=True)
         ],
         archives=[BatchArchive.of(a) for a in archives],
     )

@@ -8,10 +8,11 @@ from fastapi import APIRouter, File, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EnqueueDep, JobsDep, ObjectsDep, SettingsDep
-from api.errors import ApiError, ErrorResponse
+from api.errors import ErrorResponse
 from api.schemas import Accepted, AcceptedJob
+from api.uploads import store_uploads
 from gongkai.log import get_logger
-from storage import Job, JobState, StoredOriginal, UploadTooLarge
+from storage import Job, JobState
 from storage.jobs import new_job_id, now
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -34,33 +35,11 @@ async def upload(
     enqueue: EnqueueDep,
     files: Annotated[list[UploadFile] | None, File(description="the report files (text, PDF, image)")] = None,
 ) -> Accepted:
-    if not files:
-        raise ApiError(400, "no_files", "send one or more files in the multipart field 'files'")
-    if len(files) > settings.max_files_per_request:
-        raise ApiError(
-            400,
-            "too_many_files",
-            f"at most {settings.max_files_per_request} files per request, got {len(files)}",
-        )
-    # All files are stored before any job is recorded, so a refused file refuses the whole request
-    # instead of leaving the files before it queued behind a 4xx.
-    stored: list[tuple[UploadFile, StoredOriginal]] = []
-    for upload in files:
-        # The multipart parser has already spooled the file; hash it and put it to S3 in a thread
-        # (minio is blocking).
-        try:
-            original = await run_in_threadpool(
-                objects.put_original,
-                upload.file,
-                max_bytes=settings.max_upload_bytes,
-                content_type=upload.content_type or "application/octet-stream",
-            )
-        except UploadTooLarge as exc:
-            raise ApiError(413, "file_too_large", f"{upload.filename}: {exc}") from exc
-        stored.append((upload, original))
+    stored = await store_uploads(files, settings, objects)
 
     accepted: list[AcceptedJob] = []
-    for upload, original in stored:
+    for item in stored:
+        upload, original = item.upload, item.original
         job = Job(
             id=new_job_id(),
             created=now(),
