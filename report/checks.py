@@ -35,26 +35,18 @@ def run_checks(
     results: list[CheckResult] = []
     for ident in tpl.identities(fmt):
         absent = [k for k in ident.keys if found is not None and k not in found]
+        lhs: Number | None = None
+        rhs: Number | None = None
+        diff: Number | None = None
+        passed: bool | None = None
         if absent:
-            results.append(
-                CheckResult(
-                    name=ident.check,
-                    scope=ident.scope,
-                    lhs=list(ident.lhs),
-                    rhs=list(ident.rhs),
-                    expected=None,
-                    actual=None,
-                    difference=None,
-                    passed=None,
-                    detail="not evaluated: cells not found: " + ", ".join(absent),
-                )
-            )
-            continue
-        lhs, rhs = _sum(ident.lhs, values), _sum(ident.rhs, values)
-        diff = rhs - lhs
-        diff = round(diff, 6) if isinstance(diff, float) else diff
-        passed = abs(diff) <= _EPS
-        detail = "" if passed else f"{' + '.join(ident.lhs)} = {lhs} but {' + '.join(ident.rhs)} = {rhs}"
+            detail = "not evaluated: cells not found: " + ", ".join(absent)
+        else:
+            lhs, rhs = _sum(ident.lhs, values), _sum(ident.rhs, values)
+            diff = rhs - lhs
+            diff = round(diff, 6) if isinstance(diff, float) else diff
+            passed = abs(diff) <= _EPS
+            detail = "" if passed else f"{' + '.join(ident.lhs)} = {lhs} but {' + '.join(ident.rhs)} = {rhs}"
         results.append(
             CheckResult(
                 name=ident.check,
