@@ -19,14 +19,31 @@ from report.errors import NotAReportError
 from report.metadata import detect_format, extract_metadata
 from report.model import TABLE_SECTIONS, CheckResult, Flag, FlagReason, Report
 from report.normalize import PAGE_FOOTER, normalize_chars, normalize_text
-from report.readings import Ambiguity, CellReading, CellSource, Number, ReportFormat, TableReadings
+from report.readings import (
+    Ambiguity,
+    CellReading,
+    CellSource,
+    LabelMatch,
+    Number,
+    ReportFormat,
+    TableReadings,
+)
 from report.sections import find_sections
 from report.tables import read_tables
 
 log = logging.getLogger(__name__)
 
-# OCR cells recognised with less confidence than this are flagged `low_confidence`.
-LOW_CONFIDENCE = 0.8
+# OCR cells recognised with less confidence than this are flagged `low_confidence`. The value is
+# the extractor's calibration (extract.ocr.LOW_CONFIDENCE, repeated here because the parser does not
+# import extract/; tests/report/test_confidence.py keeps the two equal): the OCR marks a value cell
+# whose two readings disagree, or that has ink but no reading, below 0.6, and on the bench scans
+# (bench/RESULTS.md, "Field accuracy of scans") no cell at or above 0.6 was wrong, at 200-300 dpi,
+# clean to heavily degraded. A stricter value only flags right cells (52-150 per report set).
+LOW_CONFIDENCE = 0.6
+# Cells read from the running text of an OCR page carry no confidence of their own; they are flagged
+# when the page's mean confidence is below this. The mean mixes label and value words and is not
+# what the extractor calibrated, so it keeps the stricter bound.
+POOR_PAGE_CONFIDENCE = 0.8
 _REPORT_PHRASE = ("政府信息公开工作年度报告", "政府信息公开年度报告", "政府信息公开工作报告", "信息公开年报")
 
 
@@ -105,6 +122,11 @@ def parse_document(doc: Document) -> Report:
     found = {k for k in keys if _found(readings, k)}
     flags += _missing_flags(keys, found, readings.missing)
     flags += _confidence_flags(cells, doc)
+    flags += _label_match_flags(readings.label_matches, found)
+    if readings.label_matches:
+        report.evidence["fuzzy_labels"] = "; ".join(
+            f"{m.prefix}: {m.printed!r} read as {m.label!r} ({m.ratio:.2f})" for m in readings.label_matches
+        )
     flags += _page_end_flags(doc.text, cells, keys)
     values = {k: c.value for k, c in cells.items()}
     report.cells = cells
@@ -203,7 +225,7 @@ def _confidence_flags(cells: dict[str, CellReading], doc: Document) -> list[Flag
     poor = [
         p
         for p in doc.pages
-        if p.method == PageMethod.OCR and (p.confidence is None or p.confidence < LOW_CONFIDENCE)
+        if p.method == PageMethod.OCR and (p.confidence is None or p.confidence < POOR_PAGE_CONFIDENCE)
     ]
     if poor:
         textual = [
@@ -225,6 +247,22 @@ def _confidence_flags(cells: dict[str, CellReading], doc: Document) -> list[Flag
                 )
             )
     return flags
+
+
+def _label_match_flags(matches: Iterable[LabelMatch], found: set[str]) -> list[Flag]:
+    """Rows placed by a garbled OCR label (report.fuzzy) that are not sure of it: flagged
+    `ambiguous`, since a row read for another would otherwise be silent (table 二 has no identity)."""
+    doubtful = [m for m in matches if not m.sure and any(k.startswith(m.prefix + ".") for k in found)]
+    if not doubtful:
+        return []
+    return [
+        Flag(
+            fields=[m.prefix for m in doubtful],
+            reason=FlagReason.AMBIGUOUS,
+            detail="row label garbled by OCR, placed by similarity: "
+            + "; ".join(f"{m.printed!r} read as {m.label!r} ({m.ratio:.2f})" for m in doubtful),
+        )
+    ]
 
 
 def _page_end_flags(raw_text: str, cells: dict[str, CellReading], keys: list[str]) -> list[Flag]:

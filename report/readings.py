@@ -35,6 +35,19 @@ class CellReading(BaseModel):
     raw: str | None = None  # the cell text as printed; None when the cell was not found
     source: CellSource = CellSource.LAYOUT
     confidence: float | None = None  # OCR confidence in [0, 1]
+    # the row label as recognised, when OCR garbled it and the row was placed by similarity to the
+    # template's label (report.fuzzy); None when the label matched exactly
+    fuzzy_label: str | None = None
+
+
+class LabelMatch(BaseModel):
+    """A grid row whose garbled OCR label was taken for a template row by similarity (report.fuzzy)."""
+
+    prefix: str  # the row's dotted key prefix, e.g. "applications.granted"
+    printed: str  # the label cell as recognised
+    label: str  # the template label it was taken for
+    ratio: float  # difflib similarity of the two (normalised)
+    sure: bool  # close, and (table 三) anchored in table order by exactly-matched rows on both sides
 
 
 class Ambiguity(BaseModel):
@@ -57,3 +70,4 @@ class TableReadings(BaseModel):
     # dotted keys or prefixes of template cells that were not found (e.g. "review_litigation")
     missing: list[str] = Field(default_factory=list)
     ambiguities: list[Ambiguity] = Field(default_factory=list)
+    label_matches: list[LabelMatch] = Field(default_factory=list)  # rows placed by fuzzy labels

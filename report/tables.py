@@ -30,8 +30,17 @@ from opencc import OpenCC
 
 from report.cells import clean, parse_number
 from report.document import Grid
+from report.fuzzy import repair_labels
 from report.glued import RUN_CHARS, free_splits, piece_value, sum_splits
-from report.readings import Ambiguity, CellReading, CellSource, Number, ReportFormat, TableReadings
+from report.readings import (
+    Ambiguity,
+    CellReading,
+    CellSource,
+    LabelMatch,
+    Number,
+    ReportFormat,
+    TableReadings,
+)
 from report.resolve import column_filter, groups_ok, interleavings, row_ok, vec
 from report.template import (
     APPLICANT_COLUMNS,
@@ -807,12 +816,20 @@ def read_tables(text: str, fmt: ReportFormat | str, grids: list[Grid] | None = N
         return TableReadings(missing=list(sections))
     t = template(fmt)
     parts = _read_stream(tokenize_text(_simplified(text)), t) if text.strip() else None
+    label_matches: list[LabelMatch] = []
     if grids:
         if any(_TRADITIONAL.search(c.text) for g in grids for row in g.rows for c in row):
             grids = [Grid.from_texts([[_simplified(c.text) for c in row] for row in g.rows]) for g in grids]
+        grids, matches = repair_labels(grids, t)
         from_grids = _read_stream(tokenize_grids(grids), t)
+        if matches:
+            # a table read from the grids carries the fuzzy rows' provenance; from the text, none
+            for k in sections:
+                if parts is None or _better(from_grids[k], parts[k]) is from_grids[k]:
+                    used = _mark_fuzzy(from_grids[k], matches)
+                    label_matches += used
         parts = {k: _better(from_grids[k], parts[k]) for k in sections} if parts else from_grids
-    out = TableReadings()
+    out = TableReadings(label_matches=label_matches)
     if parts is None:
         out.missing = list(sections)
         return out
@@ -822,3 +839,15 @@ def read_tables(text: str, fmt: ReportFormat | str, grids: list[Grid] | None = N
         out.missing += p.missing
         out.ambiguities += p.ambiguities
     return out
+
+
+def _mark_fuzzy(part: _Part, matches: list[LabelMatch]) -> list[LabelMatch]:
+    """Record each fuzzily placed row's printed label on its cells; the matches whose row was read."""
+    used: list[LabelMatch] = []
+    for m in matches:
+        keys = [k for k in part.cells if k.startswith(m.prefix + ".")]
+        for k in keys:
+            part.cells[k] = part.cells[k].model_copy(update={"fuzzy_label": m.printed})
+        if keys:
+            used.append(m)
+    return used

@@ -1,0 +1,155 @@
+"""OCR-garbled row labels (report.fuzzy): placed by similarity only when unambiguous, with provenance
+and, when not sure, a flag; a label too garbled to place is missing, never guessed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from report import parse
+from report.document import Cell, Document, Grid, Page, PageMethod
+from report.model import FlagReason
+from report.tables import read_tables
+from tests.report.conftest import SAMPLES, needs_shared, truth_for
+from tests.report.tables_util import truth_grids, wrong_cells
+
+SAMPLE_2021 = SAMPLES / "000_6cd8fdb8270bcb50.txt"
+
+
+def _ocr(grids: list[Grid], confidence: float = 0.95) -> list[Grid]:
+    """The grids as an OCR extractor hands them: every cell with a confidence."""
+    return [Grid(rows=[[Cell(text=c.text, confidence=confidence) for c in r] for r in g.rows]) for g in grids]
+
+
+def _garble(grid: Grid, old: str, new: str) -> None:
+    hit = False
+    for row in grid.rows:
+        for c in row:
+            if old in c.text:
+                c.text = c.text.replace(old, new)
+                hit = True
+    assert hit, old
+
+
+def _truth() -> dict[str, Any]:
+    return truth_for(SAMPLE_2021)
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    ("table", "old", "new", "prefix"),
+    [
+        (1, "予以公开", "予以公升", "applications.granted"),  # a character misread
+        (1, "属于国家秘密", "属于国家秘", "applications.denied_state_secret"),  # one dropped
+        (1, "本年新收政府信息公开申请数量", "本年新牧政府信息公开申请数量", "applications.new_received"),
+        (0, "行政许可", "行政许司", "active_disclosure.licensing"),
+    ],
+)
+def test_garbled_label_lands_in_its_row(table: int, old: str, new: str, prefix: str) -> None:
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    _garble(grids[table], old, new)
+    r = read_tables("", truth["format"], grids)
+    assert wrong_cells(r, truth, allow_ambiguous=True) == []
+    assert r.missing == []
+    assert [m.prefix for m in r.label_matches] == [prefix]
+    row_cells = {k: c for k, c in r.cells.items() if k.startswith(prefix + ".")}
+    assert row_cells and all(c.fuzzy_label is not None and new in c.fuzzy_label for c in row_cells.values())
+    assert all(c.fuzzy_label is None for k, c in r.cells.items() if k not in row_cells)
+
+
+@needs_shared
+def test_several_garbled_rows() -> None:
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    for old, new in (("予以公开", "予以公升"), ("属于国家秘密", "属于国家秘蜜"), ("上年结转", "上年结砖")):
+        _garble(grids[1], old, new)
+    r = read_tables("", truth["format"], grids)
+    assert wrong_cells(r, truth, allow_ambiguous=True) == []
+    assert len(r.label_matches) == 3
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    ("old", "new", "row"),
+    [
+        ("予以公开", "子口公廾", "applications.granted"),  # too garbled to place
+        # close to another row's label, which another grid row names already: not read twice
+        ("（一）予以公开", "（二）部分公开", "applications.granted"),
+    ],
+)
+def test_unplaceable_label_is_missing(old: str, new: str, row: str) -> None:
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    _garble(grids[1], old, new)
+    r = read_tables("", truth["format"], grids)
+    assert row in r.missing
+    assert not any(k.startswith(row + ".") for k in r.cells)
+    assert not any(m.prefix == row for m in r.label_matches)
+
+
+@needs_shared
+def test_grids_without_confidence_are_not_repaired() -> None:
+    """Text-layer and markup grids print their labels as text: a differing label is not OCR noise."""
+    truth = _truth()
+    grids = truth_grids(truth)
+    _garble(grids[1], "予以公开", "予以公升")
+    r = read_tables("", truth["format"], grids)
+    assert "applications.granted" in r.missing
+    assert r.label_matches == []
+
+
+@needs_shared
+def test_out_of_order_label_is_not_placed() -> None:
+    """A label that resembles a row whose place is elsewhere in the table is left alone."""
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    rows = grids[1].rows
+    first = next(i for i, r in enumerate(rows) if any("本年新收" in c.text for c in r))
+    last = next(i for i, r in enumerate(rows) if any("结转下年度继续办理" in c.text for c in r))
+    # the last row's label garbled, and the row moved to the top of the table
+    moved = rows.pop(last)
+    for c in moved:
+        if "结转下年度继续办理" in c.text:
+            c.text = c.text.replace("结转下年度继续办理", "结转下年度继续力理")
+    rows.insert(first, moved)
+    r = read_tables("", truth["format"], grids)
+    assert r.label_matches == []
+    assert "applications.carried_forward" in r.missing
+
+
+def _report(grids: list[Grid]) -> Document:
+    text = "某某市人民政府办公室2023年政府信息公开工作年度报告\n一、总体情况\n二、主动公开政府信息情况\n"
+    page = Page(number=1, text=text, method=PageMethod.OCR, tables=grids, confidence=0.9)
+    return Document(media_type="application/pdf", pages=[page])
+
+
+@needs_shared
+def test_parse_flags_unsure_fuzzy_rows_and_keeps_provenance() -> None:
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    _garble(grids[0], "行政许可", "行政许司")  # 0.75: placed, but not sure
+    _garble(grids[1], "属于国家秘密", "属于国家秘")  # close and anchored on both sides: sure
+    rep = parse.parse_document(_report(grids))
+    assert rep.cells["active_disclosure.licensing.decisions"].fuzzy_label == "行政许司"
+    assert rep.cells["applications.denied_state_secret.total"].fuzzy_label == "1.属于国家秘"
+    amb = [f for f in rep.flags if f.reason == FlagReason.AMBIGUOUS and "garbled" in f.detail]
+    assert [f.fields for f in amb] == [["active_disclosure.licensing"]]
+    assert "行政许司" in rep.evidence["fuzzy_labels"]
+    assert "applications.denied_state_secret" in rep.evidence["fuzzy_labels"]
+
+
+def test_low_confidence_threshold_is_the_extractors() -> None:
+    from extract.ocr import LOW_CONFIDENCE
+
+    assert parse.LOW_CONFIDENCE == LOW_CONFIDENCE
+
+
+@needs_shared
+@pytest.mark.parametrize(("confidence", "flagged"), [(0.7, False), (0.59, True)])
+def test_low_confidence_flag(confidence: float, flagged: bool) -> None:
+    truth = _truth()
+    rep = parse.parse_document(_report(_ocr(truth_grids(truth), confidence)))
+    low = [f for f in rep.flags if f.reason == FlagReason.LOW_CONFIDENCE]
+    assert bool(low) == flagged
