@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from report import template as tpl
 from report.cells import is_number, parse_number
 from report.checks import ProseFact, check_flags, prose_facts, run_checks, soft_checks
+from report.confidence import LOW_CONFIDENCE, POOR_PAGE_CONFIDENCE
 from report.document import Document, Grid, PageMethod
 from report.errors import NotAReportError
 from report.metadata import detect_format, extract_metadata
@@ -33,17 +34,6 @@ from report.tables import read_tables
 
 log = logging.getLogger(__name__)
 
-# OCR cells recognised with less confidence than this are flagged `low_confidence`. The value is
-# the extractor's calibration (extract.ocr.LOW_CONFIDENCE, repeated here because the parser does not
-# import extract/; tests/report/test_confidence.py keeps the two equal): the OCR marks a value cell
-# whose two readings disagree, or that has ink but no reading, below 0.6, and on the bench scans
-# (bench/RESULTS.md, "Field accuracy of scans") no cell at or above 0.6 was wrong, at 200-300 dpi,
-# clean to heavily degraded. A stricter value only flags right cells (52-150 per report set).
-LOW_CONFIDENCE = 0.6
-# Cells read from the running text of an OCR page carry no confidence of their own; they are flagged
-# when the page's mean confidence is below this. The mean mixes label and value words and is not
-# what the extractor calibrated, so it keeps the stricter bound.
-POOR_PAGE_CONFIDENCE = 0.8
 _REPORT_PHRASE = ("政府信息公开工作年度报告", "政府信息公开年度报告", "政府信息公开工作报告", "信息公开年报")
 
 

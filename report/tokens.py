@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from report.cells import FOOTER, clean, is_value
+from report.confidence import LOW_CONFIDENCE
 from report.document import Grid
 from report.readings import CellSource
 
@@ -45,6 +46,7 @@ class Token:
 _MD_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
 _WIDE_GAP = re.compile(r"\s{2,}|\u3000")
 _LEAKED = frozenset("、,，。;；:：")
+_SPECK = frozenset(".·'`")
 # this many space-separated numbers on one line make it a flattened table, not prose or one row
 _SPACED_RUN = 8
 
@@ -140,6 +142,10 @@ def tokenize_text(text: str) -> list[Token]:
     return out
 
 
+def _doubtful(confidence: float | None) -> bool:
+    return confidence is not None and confidence < LOW_CONFIDENCE
+
+
 def tokenize_grids(grids: list[Grid]) -> list[Token]:
     out: list[Token] = []
     line = 0
@@ -152,6 +158,10 @@ def tokenize_grids(grids: list[Grid]) -> list[Token]:
                 # punctuation that ends the cell before it sometimes lands in a number's cell ("、0")
                 t = texts[i].strip()
                 if t[:1] in _LEAKED and is_value(t[1:]):
+                    t = t[1:].strip()
+                elif t[:1] in _SPECK and _doubtful(cell.confidence) and is_value(t[1:]) and t[1:].strip():
+                    # a doubtful OCR number with a speck read before it (".0"): a number, still
+                    # doubtful (flagged `low_confidence`), rather than a label that breaks its row
                     t = t[1:].strip()
                 if not t:
                     strength = Strength.PAD if (i < first or i > last) else Strength.HARD

@@ -153,3 +153,23 @@ def test_low_confidence_flag(confidence: float, flagged: bool) -> None:
     rep = parse.parse_document(_report(_ocr(truth_grids(truth), confidence)))
     low = [f for f in rep.flags if f.reason == FlagReason.LOW_CONFIDENCE]
     assert bool(low) == flagged
+
+
+@needs_shared
+def test_doubtful_number_with_a_speck_keeps_its_row() -> None:
+    """OCR gives up on a "0" and returns ".0" at confidence 0: read as a number in its column, flagged
+    `low_confidence`, instead of a label that leaves the row missing."""
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    row = next(r for r in grids[1].rows if any("予以公开" in c.text for c in r))
+    row[4] = Cell(text="." + row[4].text, confidence=0.0)
+    rep = parse.parse_document(_report(grids))
+    key = "applications.granted.commercial_enterprise"
+    assert rep.cells[key].raw == row[4].text[1:]
+    assert all(rep.cells[k].raw is not None for k in rep.cells if k.startswith("applications.granted."))
+    assert [f.fields for f in rep.flags if f.reason == FlagReason.LOW_CONFIDENCE] == [[key]]
+    # a confident ".5" is not touched (the speck rule is for cells the OCR already doubts)
+    grids2 = _ocr(truth_grids(truth))
+    row2 = next(r for r in grids2[1].rows if any("予以公开" in c.text for c in r))
+    row2[4] = Cell(text="." + row2[4].text, confidence=0.95)
+    assert "applications.granted" in read_tables("", truth["format"], grids2).missing
