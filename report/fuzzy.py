@@ -132,7 +132,8 @@ def repair_labels(grids: list[Grid], t: Template) -> tuple[list[Grid], list[Labe
             after = [o for m, o in anchors if m > n]
             if (before and before[-1] >= best.order) or (after and after[0] <= best.order):
                 continue  # out of table order: not this row
-            sure = sure and bool(before) and bool(after)
+            # table 二 has no identity that would catch a row read for another: never sure
+            sure = sure and bool(before) and bool(after) and best.order[0] == 3
         printed = cells[ci].text
         for j, c in enumerate(cells):
             if c.text == printed:  # a merged label cell repeats its text

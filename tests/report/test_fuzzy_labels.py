@@ -206,3 +206,16 @@ def test_real_heavy_scan(tmp_path: Path) -> None:
     assert all(c.value == want[k] for k, c in granted.items())
     if any(c.fuzzy_label for c in granted.values()):  # the OCR engine's reading of the label
         assert "fuzzy_labels" in rep.evidence
+
+
+def test_a_garbled_table_two_label_is_always_flagged() -> None:
+    # Table 二 has no identity that would catch a row read for another: however close the match,
+    # the placed row is flagged for review.
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    _garble(grids[0], "行政事业性收费", "行政事业性收赞")  # close (0.86) and anchored on both sides
+    r = read_tables("", truth["format"], grids)
+    [match] = r.label_matches
+    assert match.prefix == "active_disclosure.fees" and match.ratio >= 0.85 and not match.sure
+    flags = parse.parse_document(_report(grids)).to_canonical()["flags"]
+    assert covered("active_disclosure.fees.amount_10k_yuan", flags)
