@@ -13,8 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 SHARED = Path(os.environ.get("GONGKAI_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 SAMPLES = SHARED / "samples"
 EXCERPTS = SAMPLES / "excerpts"
@@ -22,13 +20,9 @@ TOOLS = SHARED / "tools"
 FIXTURES = Path(__file__).parent / "fixtures"
 TABLES = ("active_disclosure", "applications", "review_litigation")
 
-needs_shared = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"shared samples not found at {SAMPLES}")
-
 
 def sample_documents() -> list[Path]:
     """Every sample with a truth file beside it (text and PDF)."""
-    if not SAMPLES.is_dir():
-        return []
     out = []
     for truth in sorted(SAMPLES.glob("*.truth.json")):
         stem = truth.name[: -len(".truth.json")]

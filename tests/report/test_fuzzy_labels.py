@@ -13,7 +13,7 @@ from report import parse
 from report.document import Cell, Document, Grid, Page, PageMethod
 from report.model import FlagReason
 from report.tables import read_tables
-from tests.report.conftest import SAMPLES, covered, needs_shared, numeric_truth, run_tool, truth_for
+from tests.report.conftest import SAMPLES, covered, numeric_truth, run_tool, truth_for
 from tests.report.tables_util import truth_grids, wrong_cells
 
 SAMPLE_2021 = SAMPLES / "000_6cd8fdb8270bcb50.txt"
@@ -38,7 +38,6 @@ def _truth() -> dict[str, Any]:
     return truth_for(SAMPLE_2021)
 
 
-@needs_shared
 @pytest.mark.parametrize(
     ("table", "old", "new", "prefix"),
     [
@@ -61,7 +60,6 @@ def test_garbled_label_lands_in_its_row(table: int, old: str, new: str, prefix: 
     assert all(c.fuzzy_label is None for k, c in r.cells.items() if k not in row_cells)
 
 
-@needs_shared
 def test_several_garbled_rows() -> None:
     truth = _truth()
     grids = _ocr(truth_grids(truth))
@@ -72,7 +70,6 @@ def test_several_garbled_rows() -> None:
     assert len(r.label_matches) == 3
 
 
-@needs_shared
 @pytest.mark.parametrize(
     ("old", "new", "row"),
     [
@@ -91,7 +88,6 @@ def test_unplaceable_label_is_missing(old: str, new: str, row: str) -> None:
     assert not any(m.prefix == row for m in r.label_matches)
 
 
-@needs_shared
 def test_grids_without_confidence_are_not_repaired() -> None:
     """Text-layer and markup grids print their labels as text: a differing label is not OCR noise."""
     truth = _truth()
@@ -102,7 +98,6 @@ def test_grids_without_confidence_are_not_repaired() -> None:
     assert r.label_matches == []
 
 
-@needs_shared
 def test_out_of_order_label_is_not_placed() -> None:
     """A label that resembles a row whose place is elsewhere in the table is left alone."""
     truth = _truth()
@@ -127,7 +122,6 @@ def _report(grids: list[Grid]) -> Document:
     return Document(media_type="application/pdf", pages=[page])
 
 
-@needs_shared
 def test_parse_flags_unsure_fuzzy_rows_and_keeps_provenance() -> None:
     truth = _truth()
     grids = _ocr(truth_grids(truth))
@@ -148,7 +142,6 @@ def test_low_confidence_threshold_is_the_extractors() -> None:
     assert parse.LOW_CONFIDENCE == LOW_CONFIDENCE
 
 
-@needs_shared
 @pytest.mark.parametrize(("confidence", "flagged"), [(0.7, False), (0.59, True)])
 def test_low_confidence_flag(confidence: float, flagged: bool) -> None:
     truth = _truth()
@@ -157,7 +150,6 @@ def test_low_confidence_flag(confidence: float, flagged: bool) -> None:
     assert bool(low) == flagged
 
 
-@needs_shared
 def test_doubtful_number_with_a_speck_keeps_its_row() -> None:
     """OCR gives up on a "0" and returns ".0" at confidence 0: read as a number in its column, flagged
     `low_confidence`, instead of a label that leaves the row missing."""
@@ -177,7 +169,6 @@ def test_doubtful_number_with_a_speck_keeps_its_row() -> None:
     assert "applications.granted" in read_tables("", truth["format"], grids2).missing
 
 
-@needs_shared
 def test_real_heavy_scan(tmp_path: Path) -> None:
     """Real OCR output (≈ 20 s): the huaian report rendered with --seed 3 and scanned at 200 dpi with
     heavy degradation (as in bench/bench_ocr.py) reads 以公开 for （一）予以公开. The row is placed

@@ -8,7 +8,7 @@ from report.glued import free_splits, sum_splits, values
 from report.readings import ReportFormat
 from report.resolve import Vec, column_filter, interleavings, vec
 from report.template import APPLICANT_COLUMNS, TEMPLATES, Template
-from tests.report.conftest import SAMPLES, needs_shared
+from tests.report.conftest import SAMPLES
 
 
 def test_domain_example_row_run() -> None:
@@ -78,7 +78,6 @@ def _huaian_rows() -> tuple[Template, dict[str, list[Vec]]]:
     return t, {r: [vec([truth["applications"][r][c] for c in cols])] for r in t.application_keys}
 
 
-@needs_shared
 def test_column_identities_pick_the_true_split() -> None:
     t, rows = _huaian_rows()
     # the README's case: 2.没有现成信息需要另行制作 "110000011" is 11|0|0|0|0|0|11 or 1|10|0|0|0|0|11

@@ -8,7 +8,7 @@ from report.metadata import detect_format, extract_metadata
 from report.normalize import normalize_text
 from report.readings import ReportFormat
 from report.sections import find_sections
-from tests.report.conftest import EXCERPTS, FIXTURES, SAMPLES, needs_shared, sample_documents, truth_for
+from tests.report.conftest import EXCERPTS, FIXTURES, SAMPLES, sample_documents, truth_for
 
 TEXTS = [p for p in sample_documents() if p.suffix == ".txt"]
 
@@ -24,7 +24,6 @@ def _format(text: str) -> ReportFormat | None:
     return detect_format(normalize_text(text).text).format
 
 
-@needs_shared
 @pytest.mark.parametrize("path", TEXTS, ids=[p.name for p in TEXTS])
 def test_agency_year_format_match_every_truth(path: Path) -> None:
     text, truth = path.read_text("utf-8"), truth_for(path)
@@ -67,7 +66,6 @@ def test_year_reported_on_not_publication_year() -> None:
     assert _meta(text)[1] == 2023
 
 
-@needs_shared
 def test_seed_002_without_full_header_is_2021() -> None:
     text = (SAMPLES / "002_64184a962bfd4335.txt").read_text("utf-8")
     assert "本年制发件数" not in text and "现行有效件数" not in text
@@ -76,7 +74,6 @@ def test_seed_002_without_full_header_is_2021() -> None:
     assert any("补正" in e or "缴纳费用" in e for e in guess.evidence)
 
 
-@needs_shared
 def test_traditional_trial_excerpt_is_2019_trial() -> None:
     text = (EXCERPTS / "wuhan_sthjj_2020_trial_traditional_excerpt.txt").read_text("utf-8")
     assert _format(text) == ReportFormat.TRIAL_2019

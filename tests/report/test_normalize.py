@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from report.normalize import is_traditional, normalize_label, normalize_text
-from tests.report.conftest import EXCERPTS, SAMPLES, needs_shared
+from tests.report.conftest import EXCERPTS, SAMPLES
 
 
 def test_full_width_characters_become_ascii() -> None:
@@ -38,7 +38,6 @@ def test_simplified_text_is_left_alone() -> None:
     assert normalize_text(text).text == text  # t2s would write 干县
 
 
-@needs_shared
 def test_traditional_mirror_is_converted_and_the_file_misconversion_undone() -> None:
     raw = (EXCERPTS / "wuhan_sthjj_2020_trial_traditional_excerpt.txt").read_text("utf-8")
     norm = normalize_text(raw)
@@ -48,7 +47,6 @@ def test_traditional_mirror_is_converted_and_the_file_misconversion_undone() -> 
     assert "檔" not in norm.text and "档案" not in norm.text
 
 
-@needs_shared
 def test_samples_are_not_mistaken_for_traditional() -> None:
     for p in SAMPLES.glob("*.txt"):
         assert not normalize_text(p.read_text("utf-8")).traditional, p.name

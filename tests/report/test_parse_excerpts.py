@@ -19,12 +19,11 @@ from tests.report.conftest import (
     SAMPLES,
     TABLES,
     covered,
-    needs_shared,
     numeric_truth,
     run_tool,
 )
 
-EXCERPT_FILES = sorted(EXCERPTS.glob("*.txt")) if EXCERPTS.is_dir() else []
+EXCERPT_FILES = sorted(EXCERPTS.glob("*.txt"))
 
 
 def _parse(name: str) -> Report:
@@ -37,7 +36,6 @@ def _unaccounted(report: Report) -> list[str]:
     return [k for k, c in report.cells.items() if c.value is None and c.raw is None and not covered(k, flags)]
 
 
-@needs_shared
 @pytest.mark.parametrize("path", EXCERPT_FILES, ids=[p.name for p in EXCERPT_FILES])
 def test_excerpt_parses_and_leaves_no_silent_hole(path: Path) -> None:
     report = parse_text(path.read_text("utf-8"))
@@ -119,7 +117,6 @@ EYEBALLED: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@needs_shared
 @pytest.mark.parametrize(("name", "cells"), EYEBALLED, ids=[e[0] for e in EYEBALLED])
 def test_excerpt_cells_read_by_eye(name: str, cells: dict[str, Any]) -> None:
     report = _parse(name)
@@ -131,7 +128,6 @@ def test_excerpt_cells_read_by_eye(name: str, cells: dict[str, Any]) -> None:
             assert not [f for f in report.flagged(k) if f.reason == "missing"], k
 
 
-@needs_shared
 @pytest.mark.parametrize(
     ("name", "missing"),
     [
@@ -153,14 +149,12 @@ def test_rows_after_the_cut_are_flagged_missing(name: str, missing: list[str]) -
         assert "missing" in reasons, key
 
 
-@needs_shared
 def test_traditional_excerpt_is_2019_trial() -> None:
     report = _parse("wuhan_sthjj_2020_trial_traditional_excerpt.txt")
     assert report.format == "2019-trial"
     assert report.year == 2020
 
 
-@needs_shared
 def test_guihuaping_tables_as_images_are_missing_and_flagged() -> None:
     report = _parse("guihuaping_2020_tables_missing_excerpt.txt")
     canonical = report.to_canonical()
@@ -172,7 +166,6 @@ def test_guihuaping_tables_as_images_are_missing_and_flagged() -> None:
     assert "桂花坪街道在做好疫情防控" in (canonical["sections"]["overview"] or "")
 
 
-@needs_shared
 def test_zhengyang_arabic_headings_and_repeated_title() -> None:
     report = _parse("zhengyang_2023_misnumbered_headings_excerpt.txt")
     assert (report.agency, report.year) == ("正阳街道办事处", 2023)
@@ -219,7 +212,6 @@ def _generated(tmp_path: Path, fmt: str, seed: int, layout: str) -> tuple[dict[s
     return json.loads(truth_file.read_text("utf-8")), parse_text(text)
 
 
-@needs_shared
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_generated_2019_trial_report_is_recognised_and_read(tmp_path: Path, seed: int) -> None:
     truth, report = _generated(tmp_path, "2019-trial", seed, "pipes")
@@ -227,7 +219,6 @@ def test_generated_2019_trial_report_is_recognised_and_read(tmp_path: Path, seed
     _assert_no_silent_error(truth, report)
 
 
-@needs_shared
 @pytest.mark.parametrize("layout", ["pipes", "cells", "flattened"])
 @pytest.mark.parametrize("seed", [4, 5])
 def test_generated_2021_reports_have_no_silent_error(tmp_path: Path, seed: int, layout: str) -> None:
@@ -244,7 +235,6 @@ def _assert_no_silent_error(truth: dict[str, Any], report: Report) -> None:
     assert silent == {}
 
 
-@needs_shared
 def test_low_confidence_ocr_cells_are_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
     import report.parse as parse_module
     from report.readings import CellSource
@@ -266,7 +256,6 @@ def test_low_confidence_ocr_cells_are_flagged(monkeypatch: pytest.MonkeyPatch) -
     assert report.to_canonical()["provenance"][key] == "ocr"
 
 
-@needs_shared
 @pytest.mark.parametrize(("confidence", "flagged"), [(0.55, True), (0.93, False)])
 def test_cells_from_poorly_recognised_ocr_text_are_flagged(confidence: float, flagged: bool) -> None:
     from report import parse_document

@@ -17,14 +17,12 @@ from report.document import Document
 from tests.report.conftest import (
     TOOLS,
     covered,
-    needs_shared,
     numeric_truth,
     pdf_text,
     sample_documents,
     truth_for,
 )
 
-pytestmark = needs_shared
 DOCS = sample_documents()
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from report import parse_text
-from tests.report.conftest import covered, needs_shared, numeric_truth, run_tool
+from tests.report.conftest import covered, numeric_truth, run_tool
 
 FORMATS = ("2021", "2019-trial")
 TEXT_SEEDS = (1, 2, 9, 13, 15, 26, 29, 38)  # 9 … 38: blank 表四 groups, silent before f89432b
@@ -93,7 +93,6 @@ def _check(cache: Path, fmt: str, seed: int, source: str, *, meta: bool = True) 
         assert meta_errors(canonical, truth) == []
 
 
-@needs_shared
 @pytest.mark.parametrize("source", TEXT_SOURCES)
 @pytest.mark.parametrize("seed", TEXT_SEEDS)
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -102,7 +101,6 @@ def test_text_layouts_have_no_silent_errors(stress_cache: Path, fmt: str, seed: 
     _check(stress_cache, fmt, seed, source, meta=not source.startswith("grid"))
 
 
-@needs_shared
 @needs_pdftotext
 @pytest.mark.parametrize("source", PDF_SOURCES)
 @pytest.mark.parametrize("seed", PDF_SEEDS)
@@ -177,7 +175,6 @@ def test_row_reordered_before_a_page_footer_is_flagged() -> None:
     assert not covered("active_disclosure.enforcement.decisions", canonical["flags"])
 
 
-@needs_shared
 @needs_pdftotext
 def test_pdf_plain_row_at_a_page_end(stress_cache: Path) -> None:
     _check(stress_cache, "2019-trial", 249, "pdf-plain")

@@ -4,7 +4,7 @@ import pytest
 
 from report.normalize import normalize_text
 from report.sections import find_sections
-from tests.report.conftest import EXCERPTS, SAMPLES, needs_shared
+from tests.report.conftest import EXCERPTS, SAMPLES
 
 BODY = (
     "某局2024年政府信息公开工作年度报告\n"
@@ -87,7 +87,6 @@ def test_signature_after_the_last_section_is_dropped() -> None:
     assert find_sections(text).canonical()["other_matters"] == "无其他事项。"
 
 
-@needs_shared
 def test_seed_000_has_all_six_and_its_own_subheading_stays_in_section_one() -> None:
     s = find_sections(normalize_text((SAMPLES / "000_6cd8fdb8270bcb50.txt").read_text("utf-8")).text)
     assert sorted(s.headings) == [1, 2, 3, 4, 5, 6]
@@ -96,7 +95,6 @@ def test_seed_000_has_all_six_and_its_own_subheading_stays_in_section_one() -> N
     assert "第二十条" not in overview
 
 
-@needs_shared
 def test_zhengyang_arabic_numbered_heading() -> None:
     raw = (EXCERPTS / "zhengyang_2023_misnumbered_headings_excerpt.txt").read_text("utf-8")
     s = find_sections(normalize_text(raw).text)
@@ -104,7 +102,6 @@ def test_zhengyang_arabic_numbered_heading() -> None:
     assert (s.plain(1) or "").startswith("2023年度,正阳街道")
 
 
-@needs_shared
 def test_flattened_layout_finds_all_six() -> None:
     raw = (SAMPLES / "synthetic_huaian_2024_flattened.txt").read_text("utf-8")
     assert _numbers(normalize_text(raw).text) == [1, 2, 3, 4, 5, 6]

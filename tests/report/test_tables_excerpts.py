@@ -11,7 +11,7 @@ import pytest
 
 from report.readings import TableReadings
 from report.tables import read_tables
-from tests.report.conftest import EXCERPTS, needs_shared
+from tests.report.conftest import EXCERPTS
 
 COLS = [
     "natural_person",
@@ -43,7 +43,6 @@ def _absent(r: TableReadings, prefix: str) -> bool:
     return prefix in r.missing and not any(k.startswith(prefix + ".") for k in r.cells)
 
 
-@needs_shared
 def test_longgang_pipes_cut_in_row_7() -> None:
     r = _read("longgang_2024_pipe_excerpt.txt")
     assert _t2(r, "normative_documents", ["issued", "repealed", "in_force"]) == [5, 1, 25]
@@ -58,7 +57,6 @@ def test_longgang_pipes_cut_in_row_7() -> None:
     assert "review_litigation" in r.missing
 
 
-@needs_shared
 def test_haizhu_pipes() -> None:
     r = _read("haizhu_guanzhou_2023_pipe_excerpt.txt")
     assert _t2(r, "penalty", ["decisions"]) == [1472]
@@ -66,7 +64,6 @@ def test_haizhu_pipes() -> None:
     assert _absent(r, "applications.total_handled")
 
 
-@needs_shared
 def test_district_cells_with_blanks_and_slashes() -> None:
     r = _read("district_stats_bureau_2023_cells_blanks_excerpt.txt")
     reg = [r.cells[f"active_disclosure.regulations.{f}"] for f in ("issued", "repealed", "in_force")]
@@ -78,7 +75,6 @@ def test_district_cells_with_blanks_and_slashes() -> None:
     assert _absent(r, "applications.partially_granted")
 
 
-@needs_shared
 def test_jiuyuan_colspan_runs() -> None:
     r = _read("jiuyuan_2022_pipe_colspan_excerpt.txt")
     assert _row(r, "new_received") == [1, 0, 0, 0, 0, 0, 1]
@@ -86,7 +82,6 @@ def test_jiuyuan_colspan_runs() -> None:
     assert _absent(r, "applications.denied_third_party_rights")
 
 
-@needs_shared
 def test_hanyang_cells_between_pipe_lines_after_prose() -> None:
     r = _read("hanyang_2022_cells_excerpt.txt")
     assert _t2(r, "normative_documents", ["issued", "repealed", "in_force"]) == [5, 12, 8]
@@ -98,7 +93,6 @@ def test_hanyang_cells_between_pipe_lines_after_prose() -> None:
     assert _absent(r, "applications.granted")
 
 
-@needs_shared
 def test_pypdf_fragment_label_and_numbers_on_one_line() -> None:
     r = _read("huaian_2024_pypdf_fragment_excerpt.txt")
     assert _t2(r, "penalty", ["decisions"]) == [3985758]
@@ -110,7 +104,6 @@ def test_pypdf_fragment_label_and_numbers_on_one_line() -> None:
     assert _absent(r, "applications.unable_needs_creation")
 
 
-@needs_shared
 @pytest.mark.parametrize("simplify", [True, False], ids=["normalised", "as-is"])
 def test_trial_traditional_mirror(simplify: bool) -> None:
     r = _read("wuhan_sthjj_2020_trial_traditional_excerpt.txt", "2019-trial", simplify=simplify)
@@ -128,14 +121,12 @@ def test_trial_traditional_mirror(simplify: bool) -> None:
     assert "applications" in r.missing
 
 
-@needs_shared
 def test_tables_absent_from_text() -> None:
     r = _read("guihuaping_2020_tables_missing_excerpt.txt")
     assert r.cells == {}
     assert set(r.missing) == {"active_disclosure", "applications", "review_litigation"}
 
 
-@needs_shared
 def test_no_tables_in_excerpt() -> None:
     r = _read("zhengyang_2023_misnumbered_headings_excerpt.txt")
     assert r.cells == {}

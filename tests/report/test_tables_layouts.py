@@ -12,7 +12,7 @@ from report.document import Grid
 from report.readings import CellSource
 from report.tables import read_tables
 from report.template import all_keys
-from tests.report.conftest import SAMPLES, needs_shared, numeric_truth, truth_for
+from tests.report.conftest import SAMPLES, numeric_truth, truth_for
 from tests.report.tables_util import same, truth_grids, wrong_cells
 
 
@@ -63,7 +63,6 @@ def test_trial_table2_negatives_units_and_dashes() -> None:
     assert "active_disclosure" not in r.missing and not r.ambiguities
 
 
-@needs_shared
 def test_markdown_and_tabs_of_the_same_table_agree() -> None:
     path = SAMPLES / "synthetic_001_pipes.txt"
     truth = truth_for(path)
@@ -78,7 +77,6 @@ def test_markdown_and_tabs_of_the_same_table_agree() -> None:
         assert wrong_cells(read_tables(text, "2021"), truth, allow_ambiguous=False) == []
 
 
-@needs_shared
 def test_page_footer_and_repeated_header_inside_table3() -> None:
     path = SAMPLES / "synthetic_huaian_2024_pipes.txt"
     truth = truth_for(path)
@@ -90,7 +88,6 @@ def test_page_footer_and_repeated_header_inside_table3() -> None:
     assert wrong_cells(read_tables("\n".join(broken), "2021"), truth, allow_ambiguous=False) == []
 
 
-@needs_shared
 def test_page_footer_between_the_cells_of_a_row() -> None:
     # one cell per line across a page break: the footer sits among a row's cells
     path = SAMPLES / "synthetic_huaian_2024_cells.txt"
@@ -102,7 +99,6 @@ def test_page_footer_between_the_cells_of_a_row() -> None:
         assert wrong_cells(read_tables("\n".join(broken), "2021"), truth, allow_ambiguous=False) == []
 
 
-@needs_shared
 def test_a_broken_identity_is_read_as_printed() -> None:
     # the report's own arithmetic is wrong: the reader must not "fix" it (the checks flag it)
     path = SAMPLES / "synthetic_huaian_2024_pipes.txt"
@@ -112,7 +108,6 @@ def test_a_broken_identity_is_read_as_printed() -> None:
     assert not r.ambiguities
 
 
-@needs_shared
 def test_glued_domain_example_row() -> None:
     # DOMAIN: "…本机关不掌握相关政府信息2200003252.没有现成…" is 22|0|0|0|0|3|25 + the label "2.没有现成…"
     path = SAMPLES / "synthetic_001_flattened.txt"
@@ -125,7 +120,6 @@ def test_glued_domain_example_row() -> None:
     assert all(r.cells[k].source == CellSource.SPLIT for k in all_keys("2021"))
 
 
-@needs_shared
 def test_grids_win_over_text_only_when_more_complete() -> None:
     path = SAMPLES / "huaian_2024_layout.txt"
     truth = truth_for(path)
@@ -155,7 +149,6 @@ def test_pre2019_and_empty_text() -> None:
     assert read_tables("", "2021").cells == {}
 
 
-@needs_shared
 def test_a_run_broken_by_unknown_text_is_missing_not_guessed() -> None:
     path = SAMPLES / "synthetic_huaian_2024_flattened.txt"
     truth = truth_for(path)
@@ -172,7 +165,6 @@ def test_a_run_broken_by_unknown_text_is_missing_not_guessed() -> None:
         assert same(cell.value, want[key]) or key in ambiguous, key
 
 
-@needs_shared
 def test_tables_flattened_with_single_spaces() -> None:
     # a crawler that joins cells with one space: each table is one long line
     path = SAMPLES / "synthetic_huaian_2024_cells.txt"
@@ -189,7 +181,6 @@ def test_tables_flattened_with_single_spaces() -> None:
     assert wrong_cells(read_tables(out, "2021"), truth, allow_ambiguous=False) == []
 
 
-@needs_shared
 def test_markdown_emphasis_in_cells() -> None:
     path = SAMPLES / "synthetic_001_pipes.txt"
     truth = truth_for(path)
@@ -198,7 +189,6 @@ def test_markdown_emphasis_in_cells() -> None:
     assert wrong_cells(read_tables(text, "2021"), truth, allow_ambiguous=False) == []
 
 
-@needs_shared
 def test_heading_variants() -> None:
     path = SAMPLES / "synthetic_huaian_2024_cells.txt"
     truth = truth_for(path)
@@ -220,7 +210,6 @@ def test_heading_variants() -> None:
     assert got == [72, 64, 178, 37, 351] + [None] * 10
 
 
-@needs_shared
 def test_pdf_layout_with_blank_zeros() -> None:
     # pdftotext -layout of a table printing zero as blank: the blanks leave no trace, the numbers
     # keep their columns. Each row's placements are flagged; the most plausible (by the columns the
@@ -241,7 +230,6 @@ def test_pdf_layout_with_blank_zeros() -> None:
     assert [k for k in all_keys("2021") if not same(r.cells[k].value, want[k])] == []
 
 
-@needs_shared
 def test_grid_table4_blank_cells_under_spans_left_empty() -> None:
     # a grid whose merged header cells are left empty where they span, and a value row with blanks:
     # the header's empty cells must not shift the numbers (they would still add up, shifted)
@@ -255,7 +243,6 @@ def test_grid_table4_blank_cells_under_spans_left_empty() -> None:
     assert wrong_cells(r, truth, allow_ambiguous=False) == []
 
 
-@needs_shared
 def test_pdf_layout_table2_blank_cell() -> None:
     # 规章's 本年废止件数 printed blank in pdftotext -layout: no checksum, so every placement is a
     # candidate; the one under the right header is chosen
@@ -271,7 +258,6 @@ def test_pdf_layout_table2_blank_cell() -> None:
     assert r.cells["active_disclosure.normative_documents.in_force"].value == 66
 
 
-@needs_shared
 @pytest.mark.parametrize("at_label", ["3.其他", "（七）总计", "1.属于国家秘密"])
 def test_grid_table3_continued_on_next_page_with_header_repeated(at_label: str) -> None:
     # a table broken across pages repeats its header rows, whose cells include a bare "其他"
@@ -284,7 +270,6 @@ def test_grid_table3_continued_on_next_page_with_header_repeated(at_label: str) 
     assert r.missing == []
 
 
-@needs_shared
 def test_grid_cell_with_leaked_punctuation_and_unreadable_cell() -> None:
     # pdfplumber sometimes puts the "、" ending a label into the next cell ("、6"); a cell that is
     # not a number at all leaves its row short, and the next row's empty label cells must not fill it

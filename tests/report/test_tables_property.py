@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from report.tables import read_tables
-from tests.report.conftest import needs_shared, numeric_truth, run_tool
+from tests.report.conftest import numeric_truth, run_tool
 from tests.report.tables_util import truth_grids, wrong_cells
 
 FORMATS = ("2021", "2019-trial")
@@ -56,7 +56,6 @@ def _render(cache: Path, truth_path: Path, layout: str, null: str = "") -> str:
     return out.read_text("utf-8")
 
 
-@needs_shared
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("layout", ["pipes", "cells", "grid"])
 @_SETTINGS
@@ -68,7 +67,6 @@ def test_separated_layouts_read_back_exactly(cache: Path, fmt: str, layout: str,
     assert readings.missing == []
 
 
-@needs_shared
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("layout", ["pipes", "cells"])
 @_SETTINGS
@@ -79,7 +77,6 @@ def test_placeholders_read_back_as_blank(cache: Path, fmt: str, layout: str, see
     assert wrong_cells(readings, truth, allow_ambiguous=False) == []
 
 
-@needs_shared
 @pytest.mark.parametrize("fmt", FORMATS)
 @_SETTINGS
 @given(seed=SEEDS, null=NULLS)
@@ -90,7 +87,6 @@ def test_flattened_reads_back_or_is_flagged(cache: Path, fmt: str, seed: int, nu
     assert readings.missing == []
 
 
-@needs_shared
 @pytest.mark.parametrize("fmt", FORMATS)
 @settings(_SETTINGS, max_examples=25)  # no rendering: cheap, and spans left empty need variety
 @given(seed=SEEDS, repeat=st.booleans(), null=st.sampled_from(["", "/"]))
@@ -103,7 +99,6 @@ def test_grids_read_back_exactly(cache: Path, fmt: str, seed: int, repeat: bool,
     assert all(c.source == "grid" for c in readings.cells.values())
 
 
-@needs_shared
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 @pytest.mark.parametrize(("fmt", "seed"), [("2021", 1), ("2021", 4), ("2019-trial", 1), ("2019-trial", 3)])
 def test_rendered_pdf_text_reads_back_or_is_missing(cache: Path, fmt: str, seed: int) -> None:
@@ -152,7 +147,6 @@ def test_any_text_gives_readings_of_template_cells(pieces: list[str], fmt: str) 
         assert cell.value is None or isinstance(cell.value, int | float), key
 
 
-@needs_shared
 @pytest.mark.parametrize("fmt", FORMATS)
 @_SETTINGS
 @given(seed=SEEDS)

@@ -15,17 +15,14 @@ from report.cells import clean
 from report.readings import CellSource
 from report.tables import read_tables
 from report.template import all_keys
-from tests.report.conftest import SAMPLES, needs_shared, numeric_truth, truth_for
+from tests.report.conftest import SAMPLES, numeric_truth, truth_for
 from tests.report.tables_util import same, wrong_cells
 
 
 def _texts() -> list[Path]:
-    if not SAMPLES.is_dir():
-        return []
     return [p for p in sorted(SAMPLES.glob("*.txt")) if (p.parent / (p.stem + ".truth.json")).exists()]
 
 
-@needs_shared
 @pytest.mark.parametrize("path", _texts(), ids=lambda p: p.stem)
 def test_every_cell_matches_the_truth(path: Path) -> None:
     truth = truth_for(path)
@@ -42,7 +39,6 @@ def test_every_cell_matches_the_truth(path: Path) -> None:
     assert uncertain <= ambiguous
 
 
-@needs_shared
 @pytest.mark.parametrize("path", _texts(), ids=lambda p: p.stem)
 def test_raw_text_is_the_printed_cell(path: Path) -> None:
     truth = truth_for(path)
@@ -59,7 +55,6 @@ def test_raw_text_is_the_printed_cell(path: Path) -> None:
     assert checked == len([k for k in raw if k not in uncertain])
 
 
-@needs_shared
 def test_flattened_sample_splits_come_from_identities() -> None:
     path = SAMPLES / "synthetic_huaian_2024_flattened.txt"
     truth = truth_for(path)
@@ -79,7 +74,6 @@ def test_flattened_sample_splits_come_from_identities() -> None:
     assert readings.cells["active_disclosure.regulations.in_force"].value == 11  # in force ≥ issued
 
 
-@needs_shared
 def test_raw_reading_order_table4_is_flagged_with_the_truth_first() -> None:
     path = SAMPLES / "huaian_2024_raw.txt"
     truth = truth_for(path)
