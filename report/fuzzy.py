@@ -13,6 +13,13 @@ the template label only when the match is unambiguous:
 - the row fits the template order between the nearest exactly-anchored rows above and below it
   (the rows of tables 二 and 三 come in fixed order); a row out of order is left alone.
 
+A table-三 row with numbers that neither an exact key nor similarity places is placed by POSITION
+(`_place_by_position`) when its nearest exactly-anchored rows above and below, in the same grid and
+with no other unplaced row with numbers between them, leave exactly one template row unaccounted
+for between them in template order. Such a match is never `sure` (the printed label says nothing
+about the row), so the row is flagged; two unplaced rows between the same anchors, or a row without
+an anchor on one side, stay `missing`.
+
 What is rewritten is reported as `LabelMatch`s, so the caller can record the printed label with each
 cell (`CellReading.fuzzy_label`) and flag the rows whose match is not sure (`LabelMatch.sure`).
 Grids without confidences (PDF ruling lines, HTML, Word) are never touched: their labels are text.
@@ -116,6 +123,7 @@ def repair_labels(grids: list[Grid], t: Template) -> tuple[list[Grid], list[Labe
             anchors.append((n, min(orders)))
     out = [g.model_copy(deep=True) for g in grids]
     fuzzy: list[LabelMatch] = []
+    placed: set[int] = set()  # grid rows placed by similarity
     for n, (gi, ri) in enumerate(rows):
         cells = out[gi].rows[ri]
         if named[n] or not any(c.text.strip() and is_value(c.text.strip()) for c in cells):
@@ -139,12 +147,74 @@ def repair_labels(grids: list[Grid], t: Template) -> tuple[list[Grid], list[Labe
             if c.text == printed:  # a merged label cell repeats its text
                 cells[j] = Cell(text=best.label, box=c.box, confidence=c.confidence)
         taken.add(best.prefix)
+        placed.add(n)
         fuzzy.append(
             LabelMatch(
                 prefix=best.prefix, printed=printed, label=best.label, ratio=round(ratio, 3), sure=sure
             )
         )
+    fuzzy += _place_by_position(out, rows, named, anchors, targets, taken, placed)
     return out, fuzzy
+
+
+def _place_by_position(
+    out: list[Grid],
+    rows: list[tuple[int, int]],
+    named: list[list[_Target]],
+    anchors: list[tuple[int, tuple[int, int]]],
+    targets: list[_Target],
+    taken: set[str],
+    placed: set[int],
+) -> list[LabelMatch]:
+    """Table-三 rows with numbers whose label matched nothing, placed by position: between the
+    nearest exactly-anchored rows above and below in the same grid, with no other unplaced numeric
+    row between them, when the anchors leave exactly one template row unaccounted. Never sure."""
+    rows_3 = sorted((g.order[1], g) for g in targets if g.order is not None and g.order[0] == 3)
+    unplaced = [
+        n
+        for n, (gi, ri) in enumerate(rows)
+        if not named[n]
+        and n not in placed
+        and any(c.text.strip() and is_value(c.text.strip()) for c in out[gi].rows[ri])
+    ]
+    matches: list[LabelMatch] = []
+    for n in unplaced:
+        gi = rows[n][0]
+        before = [(m, o) for m, o in anchors if m < n and rows[m][0] == gi]
+        after = [(m, o) for m, o in anchors if m > n and rows[m][0] == gi]
+        if not before or not after:
+            continue
+        (lo, o_lo), (hi, o_hi) = before[-1], after[0]
+        if o_lo[0] != 3 or o_hi[0] != 3 or o_lo[1] >= o_hi[1]:
+            continue
+        if [m for m in unplaced if lo < m < hi] != [n]:
+            continue  # another unplaced row between the anchors: which is which is not known
+        open_rows = [g for i, g in rows_3 if o_lo[1] < i < o_hi[1] and g.prefix not in taken]
+        if len(open_rows) != 1:
+            continue
+        [best] = open_rows
+        cells = out[gi].rows[rows[n][1]]
+        first = next(ci for ci, c in enumerate(cells) if c.text.strip() and is_value(c.text.strip()))
+        labels = [
+            ci
+            for ci, c in enumerate(cells[:first])
+            if clean(c.text) and not is_value(c.text.strip()) and not _named(clean(c.text), targets)
+        ]
+        if not labels or best.prefix is None:
+            continue  # no label cell before the numbers to rename
+        ci = labels[-1]  # the row's own label is the last label cell before its numbers
+        printed = cells[ci].text
+        ratio = max(_ratio(clean(printed), f) for f in best.forms) if best.forms else 0.0
+        for j, c in enumerate(cells):
+            if c.text == printed:
+                cells[j] = Cell(text=best.label, box=c.box, confidence=c.confidence)
+        taken.add(best.prefix)
+        matches.append(
+            LabelMatch(
+                prefix=best.prefix, printed=printed, label=best.label, ratio=round(ratio, 3), sure=False
+            )
+        )
+    return matches
 
 
 def _match_row(cells: list[Cell], targets: list[_Target]) -> tuple[int, _Target, float] | None:

@@ -73,7 +73,6 @@ def test_several_garbled_rows() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "row"),
     [
-        ("予以公开", "子口公廾", "applications.granted"),  # too garbled to place
         # close to another row's label, which another grid row names already: not read twice
         ("（一）予以公开", "（二）部分公开", "applications.granted"),
     ],
@@ -210,3 +209,59 @@ def test_a_garbled_table_two_label_is_always_flagged() -> None:
     assert match.prefix == "active_disclosure.fees" and match.ratio >= 0.85 and not match.sure
     flags = parse.parse_document(_report(grids)).to_canonical()["flags"]
     assert covered("active_disclosure.fees.amount_10k_yuan", flags)
+
+
+def _junk_row(grid: Grid, label: str) -> None:
+    """The label cells of the row printed `label` read as junk."""
+    row = next(r for r in grid.rows if any(label in c.text for c in r))
+    for c in row:
+        if label in c.text:
+            c.text = "口口口"
+
+
+def test_junk_label_between_anchors_is_placed_by_position_and_flagged() -> None:
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    _junk_row(grids[1], "属于国家秘密")
+    r = read_tables("", truth["format"], grids)
+    assert wrong_cells(r, truth, allow_ambiguous=True) == []
+    assert r.missing == []
+    [m] = r.label_matches
+    assert m.prefix == "applications.denied_state_secret" and m.printed == "口口口" and not m.sure
+    assert all(c.fuzzy_label == "口口口" for k, c in r.cells.items() if k.startswith(m.prefix + "."))
+    rep = parse.parse_document(_report(grids))
+    flags = rep.to_canonical()["flags"]
+    assert covered("applications.denied_state_secret.total", flags)
+    assert "口口口" in rep.evidence["fuzzy_labels"]
+
+
+def test_two_adjacent_junk_rows_are_not_placed() -> None:
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    _junk_row(grids[1], "属于国家秘密")
+    _junk_row(grids[1], "其他法律行政法规禁止公开")
+    r = read_tables("", truth["format"], grids)
+    assert r.label_matches == []
+    for row in ("applications.denied_state_secret", "applications.denied_prohibited_by_law"):
+        assert row in r.missing
+        assert not any(k.startswith(row + ".") for k in r.cells)
+
+
+def test_junk_row_without_an_anchor_below_is_missing() -> None:
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    _junk_row(grids[1], "结转下年度继续办理")  # the last row of the table
+    r = read_tables("", truth["format"], grids)
+    assert r.label_matches == []
+    assert "applications.carried_forward" in r.missing
+    assert not any(k.startswith("applications.carried_forward.") for k in r.cells)
+
+
+def test_label_too_garbled_for_similarity_is_placed_by_position_unsure() -> None:
+    truth = _truth()
+    grids = _ocr(truth_grids(truth))
+    _garble(grids[1], "予以公开", "子口公廾")  # 0.57: no similarity match
+    r = read_tables("", truth["format"], grids)
+    assert wrong_cells(r, truth, allow_ambiguous=True) == []
+    [m] = r.label_matches
+    assert m.prefix == "applications.granted" and m.ratio < 0.7 and not m.sure
