@@ -61,6 +61,16 @@ def services() -> pipeline.Services:
     return s
 
 
+# Every task retries storage/broker outages alone, with backoff; bad input fails the job at once.
+RETRY_TRANSIENT: dict[str, Any] = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": _settings.task_max_retries,
+}
+
+
 @lru_cache(maxsize=1)
 def batches() -> BatchStore:
     return BatchStore(clients().jobs.redis, ttl_seconds=_settings.job_ttl_seconds)
@@ -68,11 +78,7 @@ def batches() -> BatchStore:
 
 @app.task(
     name=TASK_NAME,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=_settings.task_max_retries,
+    **RETRY_TRANSIENT,
 )
 def process_document(job_id: str) -> str | None:
     state = pipeline.run_job(job_id, services())
@@ -87,11 +93,7 @@ def enqueue_document(job_id: str) -> None:
 
 @app.task(
     name=EXPAND_TASK,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=_settings.task_max_retries,
+    **RETRY_TRANSIENT,
 )
 def expand_archive(batch_id: str, archive_id: str) -> str | None:
     s = services()
@@ -104,11 +106,7 @@ def expand_archive(batch_id: str, archive_id: str) -> str | None:
 
 @app.task(
     name=EXPORT_TASK,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=_settings.task_max_retries,
+    **RETRY_TRANSIENT,
 )
 def export_batch(batch_id: str) -> dict[str, int] | None:
     # None when the API is already building them for a client that asked first.
