@@ -17,6 +17,8 @@ class AcceptedJob(BaseModel):
     size: int
     state: JobState
     location: str
+    # the earlier job of the same bytes whose result this one took (nothing was queued)
+    duplicate_of: str | None = None
 
 
 class Accepted(BaseModel):
@@ -38,6 +40,8 @@ class JobStatus(BaseModel):
     media_type: str | None
     error: JobError | None
     batch_id: str | None = None
+    duplicate_of: str | None = None  # the earlier job of the same bytes whose outcome this one took
+    needs_review: bool | None = None  # succeeded with flagged fields or failing checks
     links: dict[str, str]
 
     @classmethod
@@ -46,7 +50,7 @@ class JobStatus(BaseModel):
         links = {"self": base, "original": f"{base}/original"}
         if job.state == JobState.SUCCEEDED:
             links |= {"result": f"{base}/result", "text": f"{base}/text"}
-        return cls(**job.model_dump(exclude={"original_key", "result_key"}), links=links)
+        return cls(**job.model_dump(exclude={"original_key", "result_key", "force"}), links=links)
 
 
 class PageInfo(BaseModel):
@@ -104,6 +108,8 @@ class BatchJob(BaseModel):
     filename: str | None
     state: JobState | None  # None if the job record has expired
     error: JobError | None
+    needs_review: bool | None = None
+    duplicate_of: str | None = None
 
 
 class BatchStatus(BaseModel):
@@ -119,3 +125,10 @@ class BatchStatus(BaseModel):
     limit: int
     jobs: list[BatchJob]
     links: dict[str, str]
+
+
+class BatchRerun(BaseModel):
+    id: str
+    which: str
+    requeued: list[str]  # the job ids queued again
+    location: str

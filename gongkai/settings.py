@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     task_max_lost_attempts: int = Field(default=2, gt=0)
     worker_concurrency: int = Field(default=2, gt=0)
     job_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=0)  # 0: keep job records forever
+    # How long a POST's Idempotency-Key is remembered (a retry within it gets the first answer).
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -96,6 +96,9 @@ return 0
 """
 
 
+_ROW_FIELDS = ("filename", "state", "error", "needs_review", "duplicate_of")
+
+
 def new_batch_id() -> str:
     return uuid.uuid4().hex
 
@@ -118,14 +121,18 @@ class BatchStore:
     def from_settings(cls, settings: Settings) -> BatchStore:
         return cls(make_redis(settings), ttl_seconds=settings.job_ttl_seconds)
 
-    def create(self, batch_id: str, *, files: int, archives: list[ArchiveEntry]) -> None:
+    def create(self, batch_id: str, *, files: int, archives: list[ArchiveEntry], force: bool = False) -> None:
         """Record the batch and its archives before any of its jobs (the job store counts into it)."""
         key = _key(batch_id)
         pipe = self.redis.pipeline()
-        pipe.hset(
-            key,
-            mapping={"created": now().isoformat(), "files": files, "archives_pending": len(archives)},
-        )
+        fields: dict[str | bytes, str | int] = {
+            "created": now().isoformat(),
+            "files": files,
+            "archives_pending": len(archives),
+        }
+        if force:
+            fields["force"] = "1"
+        pipe.hset(key, mapping=fields)
         if archives:
             pipe.hset(key + ":archives", mapping={a.id: a.model_dump_json() for a in archives})
         if self.ttl:
@@ -168,15 +175,25 @@ class BatchStore:
         return ids
 
     def job_rows(self, job_ids: list[str]) -> list[dict[str, Any]]:
-        """id, filename, state and error of each job, in one round trip."""
+        """id, filename, state, error, needs_review and duplicate_of of each job, in one round trip."""
         pipe = self.redis.pipeline()
         for job_id in job_ids:
-            pipe.hmget(KEY_PREFIX + job_id, ["filename", "state", "error"])
+            pipe.hmget(KEY_PREFIX + job_id, list(_ROW_FIELDS))
         rows = []
         for job_id, values in zip(job_ids, pipe.execute(), strict=True):
-            filename, state, error = (json.loads(v) if v is not None else None for v in values)
-            rows.append({"id": job_id, "filename": filename, "state": state, "error": error})
+            decoded = (json.loads(v) if v is not None else None for v in values)
+            rows.append({"id": job_id} | dict(zip(_ROW_FIELDS, decoded, strict=True)))
         return rows
+
+    def forced(self, batch_id: str) -> bool:
+        """Whether the batch was posted with force=true (its archive members are processed even
+        when an earlier result of the same bytes exists)."""
+        return self.redis.hget(_key(batch_id), "force") == "1"
+
+    def reopen(self, batch_id: str) -> None:
+        """Before re-queueing these finished jobs: let whoever finishes the batch again build its
+        exports again. The caller moves the jobs back to queued (which moves the counters)."""
+        self.redis.hdel(_key(batch_id), "export_claimed")
 
     def claim_export(self, batch_id: str) -> bool:
         """True once, for whoever first sees the batch finished."""

@@ -120,6 +120,12 @@ class Job(BaseModel):
     result_key: str | None = None
     error: JobError | None = None
     batch_id: str | None = None
+    # The earlier job of the same bytes whose outcome this job reused instead of processing again.
+    duplicate_of: str | None = None
+    # Succeeded with failing checks or flagged fields (None until it succeeds).
+    needs_review: bool | None = None
+    # Process even when an earlier result of the same bytes exists (force=true, or a re-run).
+    force: bool = False
 
 
 def now() -> datetime:
@@ -202,7 +208,9 @@ class JobStore:
         progress = Progress(pages_done=pages_done, pages_total=pages_total)
         self.redis.hset(_key(job_id), "progress", progress.model_dump_json())
 
-    def succeed(self, job_id: str, *, result_key: str, media_type: str | None) -> None:
+    def succeed(
+        self, job_id: str, *, result_key: str, media_type: str | None, needs_review: bool | None = None
+    ) -> None:
         self.update(
             job_id,
             state=JobState.SUCCEEDED,
@@ -211,6 +219,7 @@ class JobStore:
             result_key=result_key,
             media_type=media_type,
             error=None,
+            needs_review=needs_review,
         )
 
     def fail(self, job_id: str, code: str, message: str, *, media_type: str | None = None) -> None:

@@ -22,7 +22,18 @@ from extract import ExtractionError, extract_document, sniff_media_type
 from extract.sniff import sniff_container
 from gongkai.log import get_logger
 from report.document import Document
-from storage import TRANSIENT_ERRORS, ErrorCode, Job, JobNotFound, JobState, JobStore, ObjectStore, Stage
+from storage import (
+    TRANSIENT_ERRORS,
+    BatchStore,
+    ErrorCode,
+    Job,
+    JobNotFound,
+    JobState,
+    JobStore,
+    ObjectStore,
+    Stage,
+)
+from storage.dedup import DedupIndex, count_extraction, reusable_failure, reuse_earlier
 
 log = get_logger("gongkai.pipeline")
 
@@ -115,7 +126,8 @@ class Services:
 def run_job(job_id: str, services: Services) -> JobState | None:
     """Process one job end to end; returns its final state (None if the job record is gone).
 
-    Idempotent: a re-run overwrites the same result objects and the same job fields.
+    Idempotent: a re-run overwrites the same result objects and the same job fields. Unless
+    forced, a job whose bytes were processed before takes that outcome (`duplicate_of`) instead.
     """
     jobs, objects = services.jobs, services.objects
     bound = log.bind(job_id=job_id)
@@ -130,7 +142,13 @@ def run_job(job_id: str, services: Services) -> JobState | None:
         bound.error("job.worker_lost", lost_attempts=job.lost_attempts)
         jobs.fail(job_id, ErrorCode.INTERNAL_ERROR, message)
         return JobState.FAILED
+    index = DedupIndex(jobs.redis, ttl_seconds=jobs.ttl)
     try:
+        # The same bytes were processed before (an upload the API could not yet match, an archive
+        # member): take that outcome instead of extracting again.
+        if not _forced(job, jobs) and (earlier := reuse_earlier(jobs, objects, job)) is not None:
+            bound.info("job.duplicate", duplicate_of=earlier.id)
+            return earlier.state
         jobs.update(job_id, stage=Stage.FETCHING)
         if job.original_key is None:  # an archive member refused at expansion; never enqueued
             raise JobFailure(ErrorCode.INTERNAL_ERROR, "the job has no stored original")
@@ -138,6 +156,7 @@ def run_job(job_id: str, services: Services) -> JobState | None:
         # a ZIP's or OLE2 file's type needs the whole bytes (.docx vs archive, .doc vs .xls)
         media_type = sniff_container(data, sniff_media_type(data[:4096])) if data else None
         jobs.update(job_id, stage=Stage.EXTRACTING, media_type=media_type)
+        count_extraction(jobs.redis)
         document = extract(data, progress=lambda done, total: jobs.set_progress(job_id, done, total))
         media_type = document.media_type
         bound.info("job.extracted", pages=len(document.pages), media_type=media_type)
@@ -148,6 +167,8 @@ def run_job(job_id: str, services: Services) -> JobState | None:
     except JobFailure as failure:
         bound.info("job.failed", code=failure.code, message=failure.message)
         jobs.fail(job_id, failure.code, failure.message, media_type=media_type)
+        if reusable_failure(failure.code) and job.original_key is not None:
+            index.record(job)
         return JobState.FAILED
     except SoftTimeLimitExceeded:
         bound.warning("job.timeout")
@@ -161,9 +182,23 @@ def run_job(job_id: str, services: Services) -> JobState | None:
         bound.exception("job.crashed")
         jobs.fail(job_id, ErrorCode.INTERNAL_ERROR, short_message(exc), media_type=media_type)
         return JobState.FAILED
-    jobs.succeed(job_id, result_key=key, media_type=media_type)
-    bound.info("job.succeeded", result_key=key)
+    review = needs_review(parsed.canonical)
+    jobs.succeed(job_id, result_key=key, media_type=media_type, needs_review=review)
+    index.record(job)
+    bound.info("job.succeeded", result_key=key, needs_review=review)
     return JobState.SUCCEEDED
+
+
+def needs_review(canonical: dict[str, Any]) -> bool:
+    """A person should look at the result: the parser flagged fields or a check failed."""
+    checks = canonical.get("checks") or []
+    failed = any(isinstance(c, dict) and c.get("passed") is False for c in checks)
+    return bool(canonical.get("needs_review") or canonical.get("flags") or failed)
+
+
+def _forced(job: Job, jobs: JobStore) -> bool:
+    """Processed even when an earlier outcome exists: force=true on the upload or its batch, a re-run."""
+    return job.force or (job.batch_id is not None and BatchStore(jobs.redis).forced(job.batch_id))
 
 
 def short_message(exc: BaseException, limit: int = 300) -> str:

@@ -14,13 +14,24 @@ from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import BatchesDep, EnqueueArchiveDep, EnqueueDep, JobsDep, ObjectsDep, SettingsDep
+from api import idempotency
+from api.deps import (
+    BatchesDep,
+    Enqueue,
+    EnqueueArchive,
+    EnqueueArchiveDep,
+    EnqueueDep,
+    JobsDep,
+    ObjectsDep,
+    SettingsDep,
+)
 from api.errors import ApiError, ErrorResponse
-from api.schemas import AcceptedJob, BatchAccepted, BatchArchive, BatchJob, BatchStatus
-from api.uploads import store_uploads
+from api.routes.documents import ForceForm, ForceQuery, IdempotencyKey
+from api.schemas import AcceptedJob, BatchAccepted, BatchArchive, BatchJob, BatchRerun, BatchStatus
+from api.uploads import StoredUpload, store_uploads
 from gongkai.log import get_logger
 from gongkai.settings import Settings
 from storage import (
@@ -30,11 +41,17 @@ from storage import (
     BatchStore,
     Job,
     JobState,
+    JobStore,
     ObjectStore,
+    Progress,
+    Stage,
 )
+from storage.archives import ArchiveCode
 from storage.batches import new_batch_id
+from storage.dedup import reuse_earlier
 from storage.jobs import new_job_id, now
-from workers.exports import MEDIA_TYPES, build_exports_once
+from storage.objects import export_key
+from workers.exports import FORMATS, MEDIA_TYPES, build_exports_once
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 log = get_logger("gongkai.api")
@@ -52,7 +69,13 @@ ExportFormat = Literal["jsonl", "csv", "parquet"]
     "",
     status_code=202,
     response_model=BatchAccepted,
-    responses={400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={
+        400: {"model": ErrorResponse},
+        409: {"model": ErrorResponse},
+        413: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
     summary="Upload files as one batch (multipart field `files`); a ZIP archive gives one job per member",
 )
 async def create_batch(
@@ -67,9 +90,45 @@ async def create_batch(
     files: Annotated[
         list[UploadFile] | None, File(description="report files (text, PDF, image) and/or ZIP archives")
     ] = None,
-) -> BatchAccepted:
+    force_form: ForceForm = False,
+    force_query: ForceQuery = False,
+    idempotency_key: IdempotencyKey = None,
+) -> BatchAccepted | JSONResponse:
+    force = force_form or force_query
+    idempotency.check_key(idempotency_key)
     stored = await store_uploads(files, settings, objects, archives=True)
+    claim = await idempotency.begin(
+        jobs.redis,
+        idempotency_key,
+        idempotency.fingerprint("batches", force, stored),
+        settings.idempotency_ttl_seconds,
+    )
+    if isinstance(claim, idempotency.Replay):
+        return claim.response()
+    try:
+        accepted = await _record_batch(
+            request, stored, force, jobs, batches, objects, enqueue, enqueue_archive
+        )
+    except BaseException:
+        if claim is not None:
+            await claim.release()
+        raise
+    response.headers["Location"] = accepted.location
+    if claim is not None:
+        await claim.complete(202, accepted.model_dump(mode="json"), {"Location": accepted.location})
+    return accepted
 
+
+async def _record_batch(
+    request: Request,
+    stored: list[StoredUpload],
+    force: bool,
+    jobs: JobStore,
+    batches: BatchStore,
+    objects: ObjectStore,
+    enqueue: Enqueue,
+    enqueue_archive: EnqueueArchive,
+) -> BatchAccepted:
     batch_id = new_batch_id()
     archives = [
         ArchiveEntry(
@@ -82,7 +141,10 @@ async def create_batch(
         for i, s in enumerate(stored)
         if s.archive
     ]
-    await run_in_threadpool(batches.create, batch_id, files=len(stored), archives=archives)
+    # `force` on the batch reaches the archive members, which the worker makes.
+    await run_in_threadpool(
+        partial(batches.create, force=force), batch_id, files=len(stored), archives=archives
+    )
     documents = [
         Job(
             id=new_job_id(),
@@ -92,6 +154,7 @@ async def create_batch(
             size=s.original.size,
             original_key=s.original.key,
             batch_id=batch_id,
+            force=force,
         )
         for s in stored
         if not s.archive
@@ -99,13 +162,23 @@ async def create_batch(
     # Every job is recorded before any is queued, so the batch cannot look finished half-way.
     for job in documents:
         await run_in_threadpool(jobs.create_new, job)
+    earlier: dict[str, Job] = {}
     for job in documents:
-        await run_in_threadpool(enqueue, job.id)
+        found = None if force else await run_in_threadpool(reuse_earlier, jobs, objects, job)
+        if found is None:
+            await run_in_threadpool(enqueue, job.id)
+        else:
+            earlier[job.id] = found
     for entry in archives:
         await run_in_threadpool(enqueue_archive, batch_id, entry.id)
     location = request.url_for("get_batch", batch_id=batch_id).path
-    log.info("batch.queued", batch_id=batch_id, documents=len(documents), archives=len(archives))
-    response.headers["Location"] = location
+    log.info(
+        "batch.queued",
+        batch_id=batch_id,
+        documents=len(documents),
+        duplicates=len(earlier),
+        archives=len(archives),
+    )
     return BatchAccepted(
         id=batch_id,
         location=location,
@@ -115,8 +188,9 @@ async def create_batch(
                 filename=j.filename,
                 sha256=o.sha256,
                 size=j.size,
-                state=JobState.QUEUED,
+                state=earlier[j.id].state if j.id in earlier else JobState.QUEUED,
                 location=request.url_for("get_job", job_id=j.id).path,
+                duplicate_of=earlier[j.id].id if j.id in earlier else None,
             )
             for j, o in zip(documents, [s.original for s in stored if not s.archive], strict=True)
         ],
@@ -233,3 +307,81 @@ async def _export_size(
             )
         await asyncio.sleep(EXPORT_POLL_SECONDS)
     return size
+
+
+# -- re-running the failed (or flagged) jobs of a batch ------------------------------------------------
+
+RerunWhich = Literal["failed", "needs_review", "both"]
+# Failures of the archive itself or of a member refused at expansion: nothing a re-run could change.
+_NOT_RERUNNABLE = frozenset(code.value for code in ArchiveCode)
+
+
+@router.post(
+    "/{batch_id}/rerun",
+    status_code=202,
+    response_model=BatchRerun,
+    responses=_404,
+    summary="Queue the batch's failed and/or needs-review jobs again (processed anew, never reused)",
+)
+async def rerun_batch(
+    batch_id: str,
+    request: Request,
+    jobs: JobsDep,
+    batches: BatchesDep,
+    objects: ObjectsDep,
+    enqueue: EnqueueDep,
+    which: Annotated[RerunWhich, Query(description="failed | needs_review | both")] = "failed",
+) -> BatchRerun:
+    await _load(batches, batch_id)
+    selected = await run_in_threadpool(_rerunnable, batch_id, which, jobs, batches)
+    for job_id in selected:
+        # queued again (the batch counters follow, so the batch is unfinished); attempts go on
+        await run_in_threadpool(
+            partial(
+                jobs.update,
+                state=JobState.QUEUED,
+                stage=Stage.QUEUED,
+                progress=Progress(),
+                finished=None,
+                error=None,
+                force=True,
+                duplicate_of=None,
+                needs_review=None,
+                lost_attempts=0,
+            ),
+            job_id,
+        )
+    if selected:
+        # exports of the batch as it was are stale: whoever finishes it again builds them anew
+        await run_in_threadpool(batches.reopen, batch_id)
+        for fmt in FORMATS:
+            await run_in_threadpool(objects.client.remove_object, objects.results, export_key(batch_id, fmt))
+    for job_id in selected:
+        await run_in_threadpool(enqueue, job_id)
+    log.info("batch.rerun", batch_id=batch_id, which=which, jobs=len(selected))
+    return BatchRerun(
+        id=batch_id,
+        which=which,
+        requeued=selected,
+        location=request.url_for("get_batch", batch_id=batch_id).path,
+    )
+
+
+def _rerunnable(batch_id: str, which: RerunWhich, jobs: JobStore, batches: BatchStore) -> list[str]:
+    selected: list[str] = []
+    offset = 0
+    while ids := batches.job_ids(batch_id, offset, DEFAULT_PAGE):
+        offset += len(ids)
+        for row in batches.job_rows(ids):
+            if row["state"] == JobState.FAILED and which in ("failed", "both"):
+                job = jobs.get(row["id"])
+                code = job.error.code if job.error else None
+                if job.original_key is not None and code not in _NOT_RERUNNABLE:
+                    selected.append(job.id)
+            elif (
+                row["state"] == JobState.SUCCEEDED
+                and row["needs_review"]
+                and which in ("needs_review", "both")
+            ):
+                selected.append(row["id"])
+    return selected

@@ -10,10 +10,11 @@ import pytest
 
 from gongkai.settings import Settings
 from gongkai.stack import Stack, free_port
-from storage import JobState, JobStore, ObjectStore, Stage
+from storage import JobState, JobStore, ObjectStore, Stage, dedup
+from storage.dedup import DedupIndex, dedup_key, extractions
 from storage.jobs import new_job_id, now
 from storage.objects import make_client
-from tests.conftest import example_reports, make_job
+from tests.conftest import SHARED, example_reports, make_job
 from workers import pipeline
 
 
@@ -100,3 +101,74 @@ def test_parse_bytes_maps_extraction_errors() -> None:
     with pytest.raises(pipeline.JobFailure) as caught:
         pipeline.parse_bytes(os.urandom(64).replace(b"%PDF", b"...."), None)
     assert caught.value.code in ("unsupported_type", "empty_file")
+
+
+# -- dedup: the same bytes take the earlier outcome -------------------------------------------------
+
+
+def test_the_same_bytes_take_the_earlier_result_without_extraction(services_: pipeline.Services) -> None:
+    path = example_reports()[1]
+    first = submit(services_.jobs, services_.objects, path.read_bytes(), path.name)
+    assert pipeline.run_job(first, services_) == JobState.SUCCEEDED
+    second = submit(services_.jobs, services_.objects, path.read_bytes(), "again.txt")
+    before = extractions(services_.jobs.redis)
+    assert pipeline.run_job(second, services_) == JobState.SUCCEEDED
+    assert extractions(services_.jobs.redis) == before  # nothing extracted
+    job = services_.jobs.get(second)
+    assert job.duplicate_of == first and job.stage == Stage.DONE and job.needs_review is False
+    earlier, reused = services_.objects.get_result(first), services_.objects.get_result(second)
+    assert reused["document"] == earlier["document"] and reused["pages"] == earlier["pages"]
+    assert reused["job_id"] == second and reused["source"]["filename"] == "again.txt"
+    assert services_.objects.get_text(second) == services_.objects.get_text(first)
+
+
+def test_force_processes_the_same_bytes_again(services_: pipeline.Services) -> None:
+    path = example_reports()[2]
+    first = submit(services_.jobs, services_.objects, path.read_bytes(), path.name)
+    assert pipeline.run_job(first, services_) == JobState.SUCCEEDED
+    forced = submit(services_.jobs, services_.objects, path.read_bytes(), path.name)
+    services_.jobs.update(forced, force=True)
+    before = extractions(services_.jobs.redis)
+    assert pipeline.run_job(forced, services_) == JobState.SUCCEEDED
+    assert extractions(services_.jobs.redis) == before + 1
+    assert services_.jobs.get(forced).duplicate_of is None
+    # the forced run is now the outcome later uploads reuse
+    third = submit(services_.jobs, services_.objects, path.read_bytes(), path.name)
+    assert pipeline.run_job(third, services_) == JobState.SUCCEEDED
+    assert services_.jobs.get(third).duplicate_of == forced
+
+
+def test_a_failure_of_the_bytes_is_reused_a_transient_one_is_not(services_: pipeline.Services) -> None:
+    data = b"\x00\x01\x02" * 700 + os.urandom(16)  # unique bytes, not a document
+    first = submit(services_.jobs, services_.objects, data)
+    assert pipeline.run_job(first, services_) == JobState.FAILED
+    second = submit(services_.jobs, services_.objects, data)
+    before = extractions(services_.jobs.redis)
+    assert pipeline.run_job(second, services_) == JobState.FAILED
+    assert extractions(services_.jobs.redis) == before
+    job = services_.jobs.get(second)
+    assert job.duplicate_of == first and job.error == services_.jobs.get(first).error
+
+    timed_out = submit(services_.jobs, services_.objects, data + b"!")
+    services_.jobs.fail(timed_out, "timeout", "processing took longer than the time limit")
+    DedupIndex(services_.jobs.redis).record(services_.jobs.get(timed_out))
+    retry = submit(services_.jobs, services_.objects, data + b"!")
+    assert pipeline.run_job(retry, services_) == JobState.FAILED
+    processed = services_.jobs.get(retry)  # not reused: processed, and failed for its own reason
+    assert processed.duplicate_of is None
+    assert processed.error is not None and processed.error.code == "unsupported_type"
+
+
+def test_a_new_pipeline_version_or_another_tenant_does_not_reuse() -> None:
+    sha = "b" * 64
+    assert dedup_key(sha) != dedup_key(sha, "tenant-a") != dedup_key(sha, "tenant-b")
+    assert dedup.PIPELINE_VERSION in dedup_key(sha)
+
+
+def test_needs_review_is_set_from_flags_and_checks(services_: pipeline.Services) -> None:
+    path = SHARED / "samples" / "huaian_2024_raw.txt"  # a report the parser flags
+    job_id = submit(services_.jobs, services_.objects, path.read_bytes(), path.name)
+    assert pipeline.run_job(job_id, services_) == JobState.SUCCEEDED
+    assert services_.jobs.get(job_id).needs_review is True
+    assert pipeline.needs_review({"flags": [], "checks": [{"passed": False}]})
+    assert not pipeline.needs_review({"flags": [], "checks": [{"passed": True}], "needs_review": False})
