@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -10,8 +13,9 @@ from fastapi.testclient import TestClient
 from api.main import create_api
 from gongkai.settings import Settings
 from gongkai.stack import Stack
-from storage import JobState, JobStore
-from tests.conftest import make_job
+from storage import JobState, JobStore, ObjectStore
+from tests.conftest import example_reports, make_job
+from workers import pipeline
 
 LIMIT = 1000
 
@@ -128,3 +132,90 @@ def test_undeclared_oversize_body_is_refused_while_it_streams(client: TestClient
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
     assert len(jobs.redis.keys("gongkai:job:*")) == before
+
+
+# -- dedup and Idempotency-Key (the worker side is in integration/test_dedup.py) ----------------------
+
+
+def processed(jobs: JobStore, objects: ObjectStore, data: bytes) -> str:
+    """A job of these bytes run through the real pipeline in process (no worker here)."""
+    stored = objects.put_original(io.BytesIO(data), max_bytes=len(data))
+    job = jobs.create(make_job(sha256=stored.sha256, size=stored.size, original_key=stored.key))
+    assert pipeline.run_job(job.id, pipeline.Services(jobs=jobs, objects=objects)) == JobState.SUCCEEDED
+    return job.id
+
+
+def test_an_upload_of_processed_bytes_takes_the_earlier_result(
+    services: Stack, jobs: JobStore, objects: ObjectStore
+) -> None:
+    data = example_reports()[3].read_bytes()
+    earlier = processed(jobs, objects, data)
+    settings = services.settings.model_copy(update={"max_files_per_request": 3})
+    with TestClient(create_api(settings)) as c:
+        [job] = c.post("/v1/documents", files=[("files", ("copy.txt", data))]).json()["jobs"]
+        assert (job["state"], job["duplicate_of"]) == ("succeeded", earlier)
+        status = c.get(f"/v1/jobs/{job['id']}").json()
+        assert status["attempts"] == 0 and status["duplicate_of"] == earlier  # no worker touched it
+        assert status["needs_review"] is False
+        result = c.get(f"/v1/jobs/{job['id']}/result").json()
+        assert result["job_id"] == job["id"] and result["source"]["filename"] == "copy.txt"
+        assert result["document"] == objects.get_result(earlier)["document"]
+
+        for forced in (
+            c.post("/v1/documents", files=[("files", ("f.txt", data))], data={"force": "true"}),
+            c.post("/v1/documents", files=[("files", ("f.txt", data))], params={"force": "true"}),
+        ):
+            [again] = forced.json()["jobs"]
+            assert (again["state"], again["duplicate_of"]) == ("queued", None)
+            assert jobs.get(again["id"]).force
+
+        batch = c.post(
+            "/v1/batches", files=[("files", ("b.txt", data)), ("files", ("new.txt", os.urandom(40)))]
+        )
+        dup, new = batch.json()["jobs"]
+        assert (dup["state"], dup["duplicate_of"]) == ("succeeded", earlier)
+        assert (new["state"], new["duplicate_of"]) == ("queued", None)
+        counts = c.get(f"/v1/batches/{batch.json()['id']}").json()["counts"]
+        assert counts["succeeded"] == 1 and counts["queued"] + counts["running"] + counts["failed"] == 1
+
+
+def test_an_idempotency_key_replays_the_first_answer(client: TestClient, jobs: JobStore) -> None:
+    key = f"retry-{uuid.uuid4().hex}"
+    files = [("files", ("a.txt", os.urandom(30))), ("files", ("b.txt", os.urandom(30)))]
+    first = client.post("/v1/documents", files=files, headers={"Idempotency-Key": key})
+    before = len(jobs.redis.keys("gongkai:job:*"))
+    retry = client.post("/v1/documents", files=files, headers={"Idempotency-Key": key})
+    assert first.status_code == retry.status_code == 202
+    assert retry.json() == first.json() and retry.headers["location"] == first.headers["location"]
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert len(jobs.redis.keys("gongkai:job:*")) == before  # no new job
+
+    other = client.post("/v1/documents", files=files[:1], headers={"Idempotency-Key": key})
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+    forced = client.post(
+        "/v1/documents", files=files, data={"force": "true"}, headers={"Idempotency-Key": key}
+    )
+    assert forced.json()["error"]["code"] == "idempotency_key_reused"  # same files, other options
+    batch = client.post("/v1/batches", files=files, headers={"Idempotency-Key": key})
+    assert batch.json()["error"]["code"] == "idempotency_key_reused"  # same files, other route
+
+    batch_key = f"batch-{uuid.uuid4().hex}"
+    one = client.post("/v1/batches", files=files, headers={"Idempotency-Key": batch_key})
+    two = client.post("/v1/batches", files=files, headers={"Idempotency-Key": batch_key})
+    assert one.status_code == two.status_code == 202 and one.json()["id"] == two.json()["id"]
+    assert [j["id"] for j in one.json()["jobs"]] == [j["id"] for j in two.json()["jobs"]]
+
+    bad = client.post("/v1/documents", files=files, headers={"Idempotency-Key": "x" * 300})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_idempotency_key"
+
+
+def test_a_refused_request_does_not_use_up_its_key(client: TestClient) -> None:
+    key = f"refused-{uuid.uuid4().hex}"
+    big = client.post(
+        "/v1/documents", files=[("files", ("big.txt", b"x" * (LIMIT + 1)))], headers={"Idempotency-Key": key}
+    )
+    assert big.status_code == 413
+    ok = client.post(
+        "/v1/documents", files=[("files", ("ok.txt", b"fine"))], headers={"Idempotency-Key": key}
+    )
+    assert ok.status_code == 202
