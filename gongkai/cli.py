@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import tempfile
 import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import httpx
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from gongkai.settings import REPO_ROOT, Settings, get_settings
+from gongkai.show import show_batch
 
 app = typer.Typer(help="政府信息公开工作年度报告 → checked structured data.", no_args_is_help=True)
 console = Console()
@@ -134,43 +149,234 @@ def _submit(client: httpx.Client, files: list[Path]) -> list[dict[str, Any]]:
     return jobs
 
 
+PathsArg = Annotated[
+    list[Path],
+    typer.Argument(help="report files, folders (read recursively) and ZIP archives", show_default=False),
+]
+
+
 @app.command()
 def submit(
-    files: FilesArg,
-    batch: Annotated[
-        bool, typer.Option("--batch", help="one batch for all files (ZIP archives are expanded)")
+    paths: PathsArg,
+    wait: Annotated[bool, typer.Option(help="follow the batch until every job has finished")] = False,
+    force: Annotated[
+        bool, typer.Option(help="process again even files whose bytes were processed before")
     ] = False,
+    batch: Annotated[bool, typer.Option("--batch", hidden=True, help="(always one batch now)")] = True,
+    timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 3600,
 ) -> None:
-    """Upload files to the running API; prints one job id per file (or the batch id with --batch)."""
+    """Upload files, folders and archives as ONE batch; prints the batch id and each job.
+
+    Files are streamed from disk (an archive is never read into memory). More files than one request
+    may carry are packed, uncompressed, into a ZIP on disk, which the service expands."""
     settings = get_settings()
+    uploads = upload_plan(paths)
+    if not uploads:
+        err.print("[red]no files to upload[/]")
+        raise typer.Exit(2)
     try:
-        with _client(settings) as client:
-            if batch:
-                body = _post_files(client, "/v1/batches", files)
-                console.print(f"batch {body['id']}")
-                for archive in body["archives"]:
-                    console.print(f"  archive {archive['filename']} ({archive['size']} bytes): expanding")
-            jobs = body["jobs"] if batch else _submit(client, files)
+        with _client(settings) as client, contextlib.ExitStack() as cleanup:
+            parts = _pack_if_needed(uploads, settings.max_files_per_request, cleanup)
+            body = _post_batch(client, parts, force)
+            console.print(f"batch {body['id']}")
+            for archive in body["archives"]:
+                console.print(f"  archive {archive['filename']} ({archive['size']} bytes): expanding")
+            for job in body["jobs"]:
+                duplicate = f"  (duplicate of {job['duplicate_of']})" if job.get("duplicate_of") else ""
+                console.print(f"{job['id']}  {job['filename']}{duplicate}")
+            if wait:
+                _show_batch(client, _follow_batch(client, body["id"], timeout))
     except httpx.TransportError as exc:
         err.print(f"[red]API not reachable at {settings.client_api_url}: {exc}[/] (run `gongkai up`)")
         raise typer.Exit(1) from exc
-    for job in jobs:
-        console.print(f"{job['id']}  {job['filename']}")
+
+
+@dataclass(frozen=True)
+class Upload:
+    path: Path
+    name: str  # the name the service records: the path below the folder given, with the folder's name
+    archive: bool
+
+
+def upload_plan(paths: list[Path]) -> list[Upload]:
+    """Every file to send: files as given, folders walked recursively (OS junk and hidden files left out)."""
+    from storage.archives import is_archive, is_junk
+
+    found: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_dir():
+            base = path.resolve()
+            for file in sorted(p for p in base.rglob("*") if p.is_file()):
+                name = file.relative_to(base.parent).as_posix()
+                if not is_junk(file.relative_to(base).as_posix()):
+                    found.append((file, name))
+        elif path.is_file():
+            found.append((path, path.name))
+        else:
+            err.print(f"[red]{path}: no such file or folder[/]")
+            raise typer.Exit(2)
+    plan = []
+    for file, name in found:
+        with file.open("rb") as fh:
+            plan.append(Upload(file, name, is_archive(fh)))
+    return plan
+
+
+def _pack_if_needed(uploads: list[Upload], max_files: int, cleanup: contextlib.ExitStack) -> list[Upload]:
+    """The uploads as at most `max_files` parts: the documents into one ZIP if there are too many."""
+    if len(uploads) <= max_files:
+        return uploads
+    archives = [u for u in uploads if u.archive]
+    documents = [u for u in uploads if not u.archive]
+    if len(archives) + 1 > max_files:
+        err.print(f"[red]{len(archives)} archives: send at most {max_files - 1} per batch[/]")
+        raise typer.Exit(2)
+    folder = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="gongkai-")))
+    packed = folder / "files.zip"
+    # stored, not deflated: reports in PDF/images do not shrink, and text is small anyway
+    with (
+        err.status(f"packing {len(documents)} files into one archive…"),
+        zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf,
+    ):
+        for upload in documents:
+            zf.write(upload.path, arcname=upload.name)
+    return [*archives, Upload(packed, packed.name, archive=True)]
+
+
+class _Reading:
+    """A file for httpx's multipart body that reports how far it has been read."""
+
+    def __init__(self, fh: BinaryIO, moved: Callable[[], None]) -> None:
+        self._fh = fh
+        self._moved = moved
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._fh.read(size)
+        self._moved()
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+
+def _post_batch(client: httpx.Client, uploads: list[Upload], force: bool) -> dict[str, Any]:
+    total = sum(u.path.stat().st_size for u in uploads)
+    columns = (TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with contextlib.ExitStack() as files, Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("upload", total=total)
+        handles = [files.enter_context(u.path.open("rb")) for u in uploads]
+
+        def moved() -> None:
+            progress.update(task, completed=sum(fh.tell() for fh in handles))
+
+        parts = [("files", (u.name, _Reading(fh, moved))) for u, fh in zip(uploads, handles, strict=True)]
+        # The body is streamed from the files in chunks; a big archive can take a while to send.
+        response = client.post(
+            "/v1/batches",
+            files=parts,  # type: ignore[arg-type]  # any object with read() is streamed
+            data={"force": "true"} if force else None,
+            timeout=httpx.Timeout(60, write=600),
+        )
+    if response.status_code != 202:
+        err.print(f"[red]upload refused ({response.status_code}): {response.text}[/]")
+        raise typer.Exit(1)
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _follow_batch(client: httpx.Client, batch_id: str, timeout: float) -> dict[str, Any]:
+    """Poll the batch with a live progress bar until it has finished (or `timeout` passed)."""
+    deadline = time.monotonic() + timeout
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(f"batch {batch_id[:8]}", total=None, detail="")
+        while True:
+            batch = _fetch(client, f"/v1/batches/{batch_id}", {"limit": 0})
+            if batch is None:
+                err.print(f"[red]no batch {batch_id}[/]")
+                raise typer.Exit(1)
+            c = batch["counts"]
+            detail = f"{c['running']} running, {c['failed']} failed"
+            if batch["archives_pending"]:
+                detail += f", {batch['archives_pending']} archives expanding"
+            progress.update(task, total=batch["total"], completed=c["succeeded"] + c["failed"], detail=detail)
+            if batch["finished"]:
+                return batch
+            if time.monotonic() > deadline:
+                err.print(f"[yellow]still running after {timeout:.0f}s[/]")
+                return batch
+            time.sleep(0.5)
+
+
+def _batch_jobs(client: httpx.Client, batch_id: str) -> Iterator[dict[str, Any]]:
+    offset = 0
+    while True:
+        page = _fetch(client, f"/v1/batches/{batch_id}", {"offset": offset, "limit": 1000})
+        if page is None or not page["jobs"]:
+            return
+        yield from page["jobs"]
+        offset += len(page["jobs"])
+
+
+def _show_batch(client: httpx.Client, batch: dict[str, Any]) -> None:
+    failed: list[dict[str, Any]] = []
+    duplicates = review = 0
+    for job in _batch_jobs(client, batch["id"]):
+        failed += [job] if job["state"] == "failed" else []
+        duplicates += bool(job.get("duplicate_of"))
+        review += bool(job.get("needs_review"))
+    show_batch(console, batch, failed, duplicates=duplicates, needs_review=review)
 
 
 @app.command()
 def status(
-    job: Annotated[str, typer.Argument(help="job id")],
-    wait: Annotated[bool, typer.Option(help="poll until the job finishes")] = False,
-    result: Annotated[bool, typer.Option(help="print the result JSON once it succeeded")] = False,
+    id_: Annotated[str, typer.Argument(metavar="ID", help="a job id or a batch id")],
+    wait: Annotated[bool, typer.Option(help="poll until the job or batch has finished")] = False,
+    result: Annotated[bool, typer.Option(help="print a job's result JSON once it succeeded")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 3600,
 ) -> None:
-    """Show a job's state (and, with --result, its parsed report)."""
+    """Show a job's state (with --result, its parsed report) or a batch's progress and failures."""
     settings = get_settings()
-    with _client(settings) as client:
-        record = _poll(client, [job])[0] if wait else _get_job(client, job)
-        console.print_json(data=record)
-        if result and record["state"] == "succeeded":
-            console.print_json(data=client.get(f"/v1/jobs/{job}/result").json())
+    try:
+        with _client(settings) as client:
+            record = _fetch(client, f"/v1/jobs/{id_}")
+            if record is None:
+                if _fetch(client, f"/v1/batches/{id_}", {"limit": 0}) is None:
+                    err.print(f"[red]no job or batch {id_}[/]")
+                    raise typer.Exit(1)
+                batch = _follow_batch(client, id_, timeout) if wait else _fetch(client, f"/v1/batches/{id_}")
+                _show_batch(client, batch or {})
+                return
+            if wait:
+                record = _poll(client, [id_], timeout)[0]
+            console.print_json(data=record)
+            if result and record["state"] == "succeeded":
+                console.print_json(data=client.get(f"/v1/jobs/{id_}/result").json())
+    except httpx.TransportError as exc:
+        err.print(f"[red]API not reachable at {settings.client_api_url}: {exc}[/] (run `gongkai up`)")
+        raise typer.Exit(1) from exc
+
+
+def _fetch(client: httpx.Client, path: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """GET a job or batch: its JSON, or None when there is no such id."""
+    response = client.get(path, params=params)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def _get_job(client: httpx.Client, job_id: str) -> dict[str, Any]:
@@ -202,6 +408,37 @@ class ExportFormat(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
     parquet = "parquet"
+
+
+class ExportFileFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+    parquet = "parquet"
+    xlsx = "xlsx"
+
+
+@app.command("export")
+def export_batch(
+    batch_id: Annotated[str, typer.Argument(help="batch id (from `gongkai submit`)")],
+    format_: Annotated[ExportFileFormat, typer.Option("--format", "-f", help="the file format")] = (
+        ExportFileFormat.csv
+    ),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="file to write (default: stdout)")] = None,
+    wait: Annotated[bool, typer.Option(help="wait for the batch to finish first")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 3600,
+) -> None:
+    """Download every result of a finished batch as CSV, JSONL, Parquet or XLSX."""
+    settings = get_settings()
+    try:
+        with _client(settings) as client:
+            if wait:
+                _follow_batch(client, batch_id, timeout)
+            # Until GET /export is deployed, the older /results serves the same files (not XLSX).
+            path, fallback = f"/v1/batches/{batch_id}/export", f"/v1/batches/{batch_id}/results"
+            _download(client, path, {"format": format_.value}, out, fallback=fallback)
+    except httpx.TransportError as exc:
+        err.print(f"[red]API not reachable at {settings.client_api_url}: {exc}[/] (run `gongkai up`)")
+        raise typer.Exit(1) from exc
 
 
 @app.command("batch")
@@ -267,20 +504,35 @@ def _poll_batch(client: httpx.Client, batch_id: str, timeout: float) -> dict[str
             time.sleep(1.0)
 
 
-def _download(client: httpx.Client, path: str, params: dict[str, str], out: Path | None) -> None:
+def _download(
+    client: httpx.Client, path: str, params: dict[str, str], out: Path | None, fallback: str | None = None
+) -> None:
+    """Stream `path` to `out` (or stdout); `fallback` is asked instead when the server has no `path`."""
     with client.stream("GET", path, params=params) as response:
         if response.status_code != 200:
             response.read()
-            err.print(f"[red]export failed ({response.status_code}): {response.text}[/]")
-            raise typer.Exit(1)
-        if out is None:
-            for chunk in response.iter_bytes():
-                sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
-            return
-        with out.open("wb") as fh:
-            for chunk in response.iter_bytes():
-                fh.write(chunk)
+            # the service's own 404s (batch_not_found) carry an error code; an unknown route does not
+            if response.status_code == 404 and fallback is not None and "error" not in response.json():
+                missing_route = True
+            else:
+                err.print(f"[red]export failed ({response.status_code}): {response.text}[/]")
+                raise typer.Exit(1)
+        else:
+            missing_route = False
+            _write(response, out)
+    if missing_route and fallback is not None:
+        _download(client, fallback, params, out)
+
+
+def _write(response: httpx.Response, out: Path | None) -> None:
+    if out is None:
+        for chunk in response.iter_bytes():
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return
+    with out.open("wb") as fh:
+        for chunk in response.iter_bytes():
+            fh.write(chunk)
     err.print(f"wrote {out} ({out.stat().st_size} bytes)")
 
 

@@ -126,3 +126,32 @@ def show_failure(console: Console, record: dict[str, Any]) -> None:
 
 def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def show_batch(
+    console: Console,
+    batch: dict[str, Any],
+    failed: list[dict[str, Any]],
+    *,
+    duplicates: int,
+    needs_review: int,
+) -> None:
+    """A batch's outcome: counts, archives, the failed members and why (`gongkai submit --wait`, `status`)."""
+    counts = batch.get("counts") or {}
+    state = "finished" if batch.get("finished") else f"{batch.get('progress', 0):.0%} done"
+    console.print(
+        f"batch {batch.get('id')}: {state}, {batch.get('total')} jobs — "
+        + " · ".join(f"{name} {n}" for name, n in counts.items())
+        + f" · duplicates {duplicates} · needs review {needs_review}"
+    )
+    for archive in batch.get("archives") or []:
+        error = archive.get("error")
+        why = f" — {error['code']}: {_short(error['message'])}" if error else ""
+        members = archive.get("members")
+        console.print(f"  archive {archive.get('filename')}: {archive.get('state')}, {members} members{why}")
+    if failed:
+        t = Table("failed", "code", "message", title_justify="left")
+        for job in failed:
+            error = job.get("error") or {}
+            t.add_row(str(job.get("filename")), str(error.get("code")), _short(str(error.get("message", ""))))
+        console.print(t)

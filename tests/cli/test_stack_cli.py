@@ -39,9 +39,12 @@ def test_up_submit_status_down(tmp_path: Path) -> None:
     try:
         gongkai("up")
         assert all(stack.status().values())
-        job_id = gongkai("submit", str(example_reports()[0])).split()[0]
+        submitted = gongkai("submit", str(example_reports()[0])).split()
+        assert submitted[0] == "batch"
+        batch_id, job_id = submitted[1], submitted[2]
         status = gongkai("status", job_id, "--wait")
         assert '"state": "succeeded"' in status, status
+        assert f"batch {batch_id}: finished, 1 jobs" in gongkai("status", batch_id, "--wait")
     finally:
         out = gongkai("down")
     assert "api" in out and not any(stack.status().values())
