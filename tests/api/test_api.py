@@ -148,7 +148,7 @@ def processed(jobs: JobStore, objects: ObjectStore, data: bytes) -> str:
 def test_an_upload_of_processed_bytes_takes_the_earlier_result(
     services: Stack, jobs: JobStore, objects: ObjectStore
 ) -> None:
-    data = example_reports()[3].read_bytes()
+    data = example_reports()[3].read_bytes() + f"\n{uuid.uuid4()}\n".encode()  # never seen before
     earlier = processed(jobs, objects, data)
     settings = services.settings.model_copy(update={"max_files_per_request": 3})
     with TestClient(create_api(settings)) as c:

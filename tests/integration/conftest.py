@@ -52,11 +52,14 @@ def client(api_url: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def upload(client: httpx.Client) -> Upload:
-    """upload(path | (name, bytes), ...) → the accepted jobs, in order."""
+    """upload(path | (name, bytes), ..., force=True) → the accepted jobs, in order.
 
-    def _upload(*files: Path | tuple[str, bytes]) -> list[dict[str, Any]]:
+    Forced by default: the tests share one stack in any order, and a file another test uploaded
+    first would otherwise take that test's result instead of being processed (force=False: dedup)."""
+
+    def _upload(*files: Path | tuple[str, bytes], force: bool = True) -> list[dict[str, Any]]:
         parts = [("files", (f.name, f.read_bytes()) if isinstance(f, Path) else (f[0], f[1])) for f in files]
-        response = client.post("/v1/documents", files=parts)
+        response = client.post("/v1/documents", files=parts, data={"force": "true"} if force else None)
         assert response.status_code == 202, response.text
         jobs: list[dict[str, Any]] = response.json()["jobs"]
         assert response.headers["location"] == jobs[0]["location"]

@@ -23,8 +23,16 @@ from storage.dedup import extractions
 from storage.objects import export_key
 from tests.conftest import example_reports
 from tests.integration.conftest import Upload, WaitFor
-from tests.integration.test_batches import by_name, export, post_batch, wait_batch
+from tests.integration.test_batches import by_name, export, wait_batch
 from tests.storage.zipfiles import make_zip
+
+
+def post_batch(client: httpx.Client, *files: tuple[str, bytes]) -> dict[str, Any]:
+    """POST /v1/batches, not forced (test_batches.post_batch forces)."""
+    response = client.post("/v1/batches", files=[("files", f) for f in files])
+    assert response.status_code == 202, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 @pytest.fixture
@@ -38,12 +46,12 @@ def test_a_reupload_reuses_the_result_and_force_processes_again(
     client: httpx.Client, upload: Upload, wait_for: WaitFor, store: redis.Redis[str]
 ) -> None:
     data = example_reports()[0].read_bytes() + f"\n{uuid.uuid4()}\n".encode()  # bytes never seen before
-    [first] = upload(("report.txt", data))
+    [first] = upload(("report.txt", data), force=False)
     assert first["duplicate_of"] is None
     wait_for([first["id"]])
     before = extractions(store)
 
-    [again] = upload(("renamed.txt", data))
+    [again] = upload(("renamed.txt", data), force=False)
     assert (again["state"], again["duplicate_of"]) == ("succeeded", first["id"])
     [record] = wait_for([again["id"]])
     assert record["attempts"] == 0 and record["duplicate_of"] == first["id"]

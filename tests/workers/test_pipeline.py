@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -18,10 +19,14 @@ from tests.conftest import SHARED, example_reports, make_job
 from workers import pipeline
 
 
-def submit(jobs: JobStore, objects: ObjectStore, data: bytes, filename: str = "x.txt") -> str:
+def submit(
+    jobs: JobStore, objects: ObjectStore, data: bytes, filename: str = "x.txt", *, force: bool = True
+) -> str:
+    """A recorded job of these bytes; forced unless a test is about dedup (other tests may have
+    processed the same bytes in this session)."""
     stored = objects.put_original(io.BytesIO(data), max_bytes=len(data) + 1)
     job = make_job(id=new_job_id(), created=now(), filename=filename, sha256=stored.sha256, size=stored.size,
-                   original_key=stored.key)  # fmt: skip
+                   original_key=stored.key, force=force)  # fmt: skip
     return jobs.create(job).id
 
 
@@ -106,11 +111,16 @@ def test_parse_bytes_maps_extraction_errors() -> None:
 # -- dedup: the same bytes take the earlier outcome -------------------------------------------------
 
 
+def unique(data: bytes) -> bytes:
+    """Bytes no other test has uploaded (a report with a line of its own)."""
+    return data + f"\n{uuid.uuid4()}\n".encode()
+
+
 def test_the_same_bytes_take_the_earlier_result_without_extraction(services_: pipeline.Services) -> None:
-    path = example_reports()[1]
-    first = submit(services_.jobs, services_.objects, path.read_bytes(), path.name)
+    data = unique(example_reports()[1].read_bytes())
+    first = submit(services_.jobs, services_.objects, data, "first.txt", force=False)
     assert pipeline.run_job(first, services_) == JobState.SUCCEEDED
-    second = submit(services_.jobs, services_.objects, path.read_bytes(), "again.txt")
+    second = submit(services_.jobs, services_.objects, data, "again.txt", force=False)
     before = extractions(services_.jobs.redis)
     assert pipeline.run_job(second, services_) == JobState.SUCCEEDED
     assert extractions(services_.jobs.redis) == before  # nothing extracted
@@ -123,36 +133,35 @@ def test_the_same_bytes_take_the_earlier_result_without_extraction(services_: pi
 
 
 def test_force_processes_the_same_bytes_again(services_: pipeline.Services) -> None:
-    path = example_reports()[2]
-    first = submit(services_.jobs, services_.objects, path.read_bytes(), path.name)
+    data = unique(example_reports()[2].read_bytes())
+    first = submit(services_.jobs, services_.objects, data, force=False)
     assert pipeline.run_job(first, services_) == JobState.SUCCEEDED
-    forced = submit(services_.jobs, services_.objects, path.read_bytes(), path.name)
-    services_.jobs.update(forced, force=True)
+    forced = submit(services_.jobs, services_.objects, data, force=True)
     before = extractions(services_.jobs.redis)
     assert pipeline.run_job(forced, services_) == JobState.SUCCEEDED
     assert extractions(services_.jobs.redis) == before + 1
     assert services_.jobs.get(forced).duplicate_of is None
     # the forced run is now the outcome later uploads reuse
-    third = submit(services_.jobs, services_.objects, path.read_bytes(), path.name)
+    third = submit(services_.jobs, services_.objects, data, force=False)
     assert pipeline.run_job(third, services_) == JobState.SUCCEEDED
     assert services_.jobs.get(third).duplicate_of == forced
 
 
 def test_a_failure_of_the_bytes_is_reused_a_transient_one_is_not(services_: pipeline.Services) -> None:
     data = b"\x00\x01\x02" * 700 + os.urandom(16)  # unique bytes, not a document
-    first = submit(services_.jobs, services_.objects, data)
+    first = submit(services_.jobs, services_.objects, data, force=False)
     assert pipeline.run_job(first, services_) == JobState.FAILED
-    second = submit(services_.jobs, services_.objects, data)
+    second = submit(services_.jobs, services_.objects, data, force=False)
     before = extractions(services_.jobs.redis)
     assert pipeline.run_job(second, services_) == JobState.FAILED
     assert extractions(services_.jobs.redis) == before
     job = services_.jobs.get(second)
     assert job.duplicate_of == first and job.error == services_.jobs.get(first).error
 
-    timed_out = submit(services_.jobs, services_.objects, data + b"!")
+    timed_out = submit(services_.jobs, services_.objects, data + b"!", force=False)
     services_.jobs.fail(timed_out, "timeout", "processing took longer than the time limit")
     DedupIndex(services_.jobs.redis).record(services_.jobs.get(timed_out))
-    retry = submit(services_.jobs, services_.objects, data + b"!")
+    retry = submit(services_.jobs, services_.objects, data + b"!", force=False)
     assert pipeline.run_job(retry, services_) == JobState.FAILED
     processed = services_.jobs.get(retry)  # not reused: processed, and failed for its own reason
     assert processed.duplicate_of is None
