@@ -1,6 +1,6 @@
 """Batches in Redis: many jobs (and the archives they came from) under one id.
 
-    gongkai:batch:{id}           hash: created, files, archives_pending, export_claimed, n_<state>
+    gongkai:batch:{id}           hash: created, files, archives_pending, export_claimed, force, n_<state>
     gongkai:batch:{id}:jobs      list of job ids, in upload/archive order (pages via LRANGE)
     gongkai:batch:{id}:archives  hash: archive id → JSON `ArchiveEntry`
     gongkai:batch:{id}:export-lock  whoever is building the exports right now (expires)
