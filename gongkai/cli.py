@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gongkai.keys_cli import app as keys_app
 from gongkai.settings import REPO_ROOT, Settings, get_settings
 
 app = typer.Typer(help="政府信息公开工作年度报告 → checked structured data.", no_args_is_help=True)
@@ -44,6 +45,7 @@ def up() -> None:
         err.print(f"[red]{exc}[/] — see {stack.log_dir}")
         raise typer.Exit(1) from exc
     console.print(f"stack up in {time.monotonic() - started:.1f}s")
+    console.print(f"API key of tenant dev: {stack.dev_key()} (in {stack.settings.dev_key_file})")
     _print_status(stack)
 
 
@@ -111,7 +113,9 @@ def _review(canonical: dict[str, Any]) -> str:
 
 
 def _client(settings: Settings) -> httpx.Client:
-    return httpx.Client(base_url=settings.client_api_url, timeout=60)
+    key = settings.client_api_key  # GONGKAI_API_KEY, else the dev key `gongkai up` wrote
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=settings.client_api_url, timeout=60, headers=headers)
 
 
 def _post_files(client: httpx.Client, path: str, files: list[Path]) -> dict[str, Any]:
@@ -311,6 +315,9 @@ def demo(
             else:
                 show_failure(console, record)
     console.print(f"API docs: {settings.client_api_url}/docs — stop the stack with `gongkai down`")
+
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:  # pragma: no cover

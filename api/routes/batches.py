@@ -17,6 +17,7 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import TenantDep
 from api.deps import BatchesDep, EnqueueArchiveDep, EnqueueDep, JobsDep, ObjectsDep, SettingsDep
 from api.errors import ApiError, ErrorResponse
 from api.schemas import AcceptedJob, BatchAccepted, BatchArchive, BatchJob, BatchStatus
@@ -64,6 +65,7 @@ async def create_batch(
     objects: ObjectsDep,
     enqueue: EnqueueDep,
     enqueue_archive: EnqueueArchiveDep,
+    tenant: TenantDep,
     files: Annotated[
         list[UploadFile] | None, File(description="report files (text, PDF, image) and/or ZIP archives")
     ] = None,
@@ -82,7 +84,9 @@ async def create_batch(
         for i, s in enumerate(stored)
         if s.archive
     ]
-    await run_in_threadpool(batches.create, batch_id, files=len(stored), archives=archives)
+    await run_in_threadpool(
+        partial(batches.create, tenant=tenant), batch_id, files=len(stored), archives=archives
+    )
     documents = [
         Job(
             id=new_job_id(),
@@ -92,6 +96,7 @@ async def create_batch(
             size=s.original.size,
             original_key=s.original.key,
             batch_id=batch_id,
+            tenant=tenant,
         )
         for s in stored
         if not s.archive
@@ -104,7 +109,9 @@ async def create_batch(
     for entry in archives:
         await run_in_threadpool(enqueue_archive, batch_id, entry.id)
     location = request.url_for("get_batch", batch_id=batch_id).path
-    log.info("batch.queued", batch_id=batch_id, documents=len(documents), archives=len(archives))
+    log.info(
+        "batch.queued", batch_id=batch_id, tenant=tenant, documents=len(documents), archives=len(archives)
+    )
     response.headers["Location"] = location
     return BatchAccepted(
         id=batch_id,
@@ -124,11 +131,15 @@ async def create_batch(
     )
 
 
-async def _load(batches: BatchStore, batch_id: str) -> Batch:
+async def _load(batches: BatchStore, batch_id: str, tenant: str) -> Batch:
+    """The batch, if it is the caller's tenant's; another tenant's batch is as unknown as a missing one."""
     try:
-        return await run_in_threadpool(batches.get, batch_id)
+        batch = await run_in_threadpool(batches.get, batch_id)
     except BatchNotFound:
-        raise ApiError(404, "batch_not_found", f"no batch with id {batch_id}") from None
+        batch = None
+    if batch is None or batch.tenant != tenant:
+        raise ApiError(404, "batch_not_found", f"no batch with id {batch_id}")
+    return batch
 
 
 @router.get(
@@ -140,10 +151,11 @@ async def get_batch(
     response: Response,
     settings: SettingsDep,
     batches: BatchesDep,
+    tenant: TenantDep,
     offset: Annotated[int, Query(ge=0, description="first job of the page")] = 0,
     limit: Annotated[int | None, Query(ge=0, description="jobs per page (default 100)")] = None,
 ) -> BatchStatus:
-    batch = await _load(batches, batch_id)
+    batch = await _load(batches, batch_id, tenant)
     limit = min(DEFAULT_PAGE if limit is None else limit, settings.batch_page_max)
 
     def page() -> tuple[list[ArchiveEntry], list[dict[str, Any]]]:
@@ -188,9 +200,10 @@ async def get_results(
     settings: SettingsDep,
     batches: BatchesDep,
     objects: ObjectsDep,
+    tenant: TenantDep,
     format: Annotated[ExportFormat, Query(description="jsonl | csv | parquet")] = "jsonl",
 ) -> StreamingResponse:
-    batch = await _load(batches, batch_id)
+    batch = await _load(batches, batch_id, tenant)
     if not batch.finished:
         raise ApiError(
             409,

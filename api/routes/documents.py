@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import TenantDep
 from api.deps import EnqueueDep, JobsDep, ObjectsDep, SettingsDep
 from api.errors import ErrorResponse
 from api.schemas import Accepted, AcceptedJob
@@ -33,6 +34,7 @@ async def upload(
     jobs: JobsDep,
     objects: ObjectsDep,
     enqueue: EnqueueDep,
+    tenant: TenantDep,
     files: Annotated[list[UploadFile] | None, File(description="the report files (text, PDF, image)")] = None,
 ) -> Accepted:
     stored = await store_uploads(files, settings, objects)
@@ -47,6 +49,7 @@ async def upload(
             sha256=original.sha256,
             size=original.size,
             original_key=original.key,
+            tenant=tenant,
         )
         await run_in_threadpool(jobs.create, job)
         await run_in_threadpool(enqueue, job.id)
