@@ -6,15 +6,16 @@ replaced, never recovered.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gongkai.settings import get_settings
-from storage.apikeys import ApiKeyStore, InvalidTenant
-from storage.jobs import make_redis
+
+if TYPE_CHECKING:
+    from storage.apikeys import ApiKeyStore
 
 app = typer.Typer(help="API keys: each belongs to one tenant, whose documents it sees.", no_args_is_help=True)
 console = Console()
@@ -22,12 +23,18 @@ err = Console(stderr=True)
 
 
 def _store() -> ApiKeyStore:
+    # Imported here: the storage package (minio, redis) would slow every other `gongkai` command.
+    from storage.apikeys import ApiKeyStore
+    from storage.jobs import make_redis
+
     return ApiKeyStore(make_redis(get_settings()))
 
 
 @app.command()
 def create(tenant: Annotated[str, typer.Argument(help="tenant id (a-z 0-9 _ . -)")]) -> None:
     """Make a key for TENANT and print it (the only time it is shown)."""
+    from storage.apikeys import InvalidTenant
+
     try:
         key, record = _store().create(tenant)
     except InvalidTenant as exc:
