@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.auth import OPEN_PATHS
 from api.main import create_api
 from gongkai.stack import Stack
 from storage import JobStore
@@ -106,11 +107,16 @@ def test_another_tenant_gets_404_on_every_route_for_every_id(
     # Stored with the tenant: the archive member took the batch's (set by the worker's expansion).
     assert {jobs.get(j).tenant for j in values["job_id"]} == {a.name}
 
+    everyone_of_as = [*values["job_id"], *values["batch_id"]]
     covered: list[tuple[str, str]] = []
     for template, methods in app_routes(create_api(stack.settings)):
         names = path_params(template)
         if not names:
-            continue  # nothing to fill with A's ids (uploads; listings are checked by their own tests)
+            if "GET" in methods and template not in OPEN_PATHS:  # a listing: none of A's ids in it
+                listed = b.client.get(template)
+                assert not [i for i in everyone_of_as if i in listed.text], (template, listed.text[:500])
+                covered.append(("GET", template))
+            continue  # uploads: nothing of A's to name
         unknown = [n for n in names if n not in values]
         assert not unknown, f"{template}: give this test real ids of tenant A for {unknown}"
         count = max(len(values[n]) for n in names)
@@ -141,6 +147,8 @@ def test_another_tenant_gets_404_on_every_route_for_every_id(
     # The presigned URL A gets names A's one object.
     redirect = a.client.get(f"/v1/jobs/{owned.job}/original", params={"redirect": "true"})
     assert redirect.status_code == 307
+    assert f"X-Amz-Expires={stack.settings.presign_seconds}&" in redirect.headers["location"]
+    assert stack.settings.presign_seconds == 300  # the default: minutes, not hours
     assert httpx.get(redirect.headers["location"]).content == example_reports()[0].read_bytes()
     assert b.client.get(f"/v1/jobs/{owned.job}/original", params={"redirect": "true"}).status_code == 404
 
