@@ -56,12 +56,14 @@ def tenants(api_url: str, keys: ApiKeyStore) -> Iterator[tuple[Tenant, Tenant]]:
 
 @dataclass
 class Owned:
-    """A's finished things: a document job, a batch, the batch's jobs (one an archive member)."""
+    """A's finished things: a document job, a batch, the batch's jobs (one an archive member), and
+    the failed job standing for a corrupt archive of the batch (made by the worker)."""
 
     job: str
     batch: str
     member: str
     batch_document: str
+    rejected_archive: str
 
     def ids(self) -> dict[str, list[str]]:
         """Every value each path parameter takes; a route with a parameter not here fails the test."""
@@ -74,12 +76,18 @@ def own_things(a: Tenant) -> Owned:
     assert response.status_code == 202, response.text
     job = response.json()["jobs"][0]["id"]
     archive = make_zip([(f"zipped/{second.name}", second.read_bytes())])
-    accepted = post_batch(a.client, ("reports.zip", archive), (first.name, first.read_bytes()))
+    corrupt = b"PK\x03\x04" + b"\x07" * 500
+    accepted = post_batch(
+        a.client, ("reports.zip", archive), (first.name, first.read_bytes()), ("bad.zip", corrupt)
+    )
     batch = wait_batch(a.client, accepted["id"], timeout=120)
     rows = {j["filename"]: j for j in batch["jobs"]}
     [record] = wait_jobs(a.client, [job])
+    rejected = rows.pop("bad.zip")
+    assert rejected["error"]["code"] == "corrupt_archive"
     assert record["state"] == "succeeded" and all(r["state"] == "succeeded" for r in rows.values()), rows
-    return Owned(job, batch["id"], rows[f"zipped/{second.name}"]["id"], rows[first.name]["id"])
+    member, document = rows[f"zipped/{second.name}"]["id"], rows[first.name]["id"]
+    return Owned(job, batch["id"], member, document, rejected["id"])
 
 
 def wait_jobs(client: httpx.Client, job_ids: list[str], timeout: float = 120) -> list[dict[str, Any]]:
@@ -104,8 +112,11 @@ def test_another_tenant_gets_404_on_every_route_for_every_id(
     a, b = tenants
     owned = own_things(a)
     values = owned.ids()
-    # Stored with the tenant: the archive member took the batch's (set by the worker's expansion).
-    assert {jobs.get(j).tenant for j in values["job_id"]} == {a.name}
+    # Stored with the tenant: the archive's member and the job standing for the corrupt archive,
+    # both made by the worker, took the batch's.
+    assert {jobs.get(j).tenant for j in [*values["job_id"], owned.rejected_archive]} == {a.name}
+    rejected = f"/v1/jobs/{owned.rejected_archive}"
+    assert (a.client.get(rejected).status_code, b.client.get(rejected).status_code) == (200, 404)
 
     everyone_of_as = [*values["job_id"], *values["batch_id"]]
     covered: list[tuple[str, str]] = []
