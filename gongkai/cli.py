@@ -115,7 +115,19 @@ def _review(canonical: dict[str, Any]) -> str:
 def _client(settings: Settings) -> httpx.Client:
     key = settings.client_api_key  # GONGKAI_API_KEY, else the dev key `gongkai up` wrote
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(base_url=settings.client_api_url, timeout=60, headers=headers)
+
+    def refused(response: httpx.Response) -> None:
+        if response.status_code == 401:
+            what = "refused the API key" if key else "wants an API key"
+            err.print(
+                f"[red]the API {what}[/]: set GONGKAI_API_KEY to a key from `gongkai keys create`,"
+                f" or run `gongkai up` (it writes the dev key to {settings.dev_key_file})"
+            )
+            raise typer.Exit(1)
+
+    return httpx.Client(
+        base_url=settings.client_api_url, timeout=60, headers=headers, event_hooks={"response": [refused]}
+    )
 
 
 def _post_files(client: httpx.Client, path: str, files: list[Path]) -> dict[str, Any]:

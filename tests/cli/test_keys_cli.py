@@ -10,6 +10,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from gongkai.settings import Settings
 from gongkai.stack import DEV_TENANT, Stack
 from storage import JobStore
@@ -64,3 +66,21 @@ def test_the_stack_keeps_one_dev_key_and_replaces_it_once_revoked(
     assert path.read_text().strip() == replaced
     explicit = Settings.model_validate(stack.settings.model_dump() | {"api_key": "gk_explicit"})
     assert explicit.client_api_key == "gk_explicit"  # GONGKAI_API_KEY wins over the file
+
+
+@pytest.mark.integration
+def test_the_cli_sends_the_dev_key_and_says_when_a_key_is_refused(services: Stack) -> None:
+    services.up()  # the session's worker and API (already up if integration tests ran)
+    env = {**os.environ, **services.settings.env()}
+
+    def status(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gongkai", "status", "0123456789abcdef"],
+            env=env | extra, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    with_dev_key = status({})  # no GONGKAI_API_KEY: the dev key file of the stack's data dir
+    assert (with_dev_key.returncode, "no job 0123456789abcdef" in with_dev_key.stderr) == (1, True)
+    refused = status({"GONGKAI_API_KEY": "gk_" + "x" * 43})
+    assert refused.returncode == 1 and "refused the API key" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
