@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import ApiKeyAuth
 from api.errors import BodyTooLarge, error_response, install_error_handlers
 from api.routes import batches, documents, health, jobs
 from gongkai.log import configure_logging, get_logger
 from gongkai.settings import Settings, get_settings
 from storage import BatchStore, JobStore, ObjectStore
+from storage.apikeys import ApiKeyStore
 from workers.celery_app import EXPAND_TASK, TASK_NAME, create_app
 
 log = get_logger("gongkai.api")
@@ -82,6 +84,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = JobStore.from_settings(settings)
         app.state.batches = BatchStore(app.state.jobs.redis, ttl_seconds=settings.job_ttl_seconds)
         app.state.objects = objects
+        app.state.apikeys = ApiKeyStore(app.state.jobs.redis)
 
         def enqueue(job_id: str) -> None:
             # task_id = job id: the broker message and the job record name the same thing.
@@ -114,6 +117,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     # A batch request: one archive at its limit besides the documents (send big archives one per request).
     batch_body = max_body + settings.max_archive_bytes
     app.add_middleware(BodyLimit, max_bytes=max_body, batch_max_bytes=batch_body)
+    # Added last, so outermost: an anonymous request is refused before its body counts for anything.
+    app.add_middleware(ApiKeyAuth)
     return app
 
 

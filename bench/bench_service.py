@@ -74,7 +74,11 @@ class Bench:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         s = stack.settings
-        self.client = httpx.Client(base_url=f"http://{s.api_host}:{s.api_port}", timeout=120)
+        self.client = httpx.Client(
+            base_url=f"http://{s.api_host}:{s.api_port}",
+            timeout=120,
+            headers={"Authorization": f"Bearer {stack.dev_key()}"},  # made by stack.up()
+        )
         self.redis = make_redis(s)
         self.rows: list[tuple[str, str]] = []
 

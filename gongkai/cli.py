@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from gongkai.keys_cli import app as keys_app
 from gongkai.settings import REPO_ROOT, Settings, get_settings
 from gongkai.show import show_batch
 
@@ -59,6 +60,7 @@ def up() -> None:
         err.print(f"[red]{exc}[/] — see {stack.log_dir}")
         raise typer.Exit(1) from exc
     console.print(f"stack up in {time.monotonic() - started:.1f}s")
+    console.print(f"API key of tenant dev: {stack.dev_key()} (in {stack.settings.dev_key_file})")
     _print_status(stack)
 
 
@@ -126,7 +128,21 @@ def _review(canonical: dict[str, Any]) -> str:
 
 
 def _client(settings: Settings) -> httpx.Client:
-    return httpx.Client(base_url=settings.client_api_url, timeout=60)
+    key = settings.client_api_key  # GONGKAI_API_KEY, else the dev key `gongkai up` wrote
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+
+    def refused(response: httpx.Response) -> None:
+        if response.status_code == 401:
+            what = "refused the API key" if key else "wants an API key"
+            err.print(
+                f"[red]the API {what}[/]: set GONGKAI_API_KEY to a key from `gongkai keys create`,"
+                f" or run `gongkai up` (it writes the dev key to {settings.dev_key_file})"
+            )
+            raise typer.Exit(1)
+
+    return httpx.Client(
+        base_url=settings.client_api_url, timeout=60, headers=headers, event_hooks={"response": [refused]}
+    )
 
 
 def _post_files(client: httpx.Client, path: str, files: list[Path]) -> dict[str, Any]:
@@ -563,6 +579,9 @@ def demo(
             else:
                 show_failure(console, record)
     console.print(f"API docs: {settings.client_api_url}/docs — stop the stack with `gongkai down`")
+
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:  # pragma: no cover

@@ -31,12 +31,15 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     bucket_originals: str = "gongkai-originals"
     bucket_results: str = "gongkai-results"
-    presign_seconds: int = Field(default=3600, gt=0)
+    # A presigned URL (GET /v1/jobs/{id}/original?redirect=true) names one object and lives this long.
+    presign_seconds: int = Field(default=300, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8310
     # What clients (CLI submit/status/demo) call; defaults to the local API.
     api_url: str | None = None
+    # The key those clients send; unset: the local stack's development key (`dev_key_file`).
+    api_key: SecretStr | None = None
 
     max_upload_bytes: int = Field(default=50 * MiB, gt=0)
     max_files_per_request: int = Field(default=20, gt=0)
@@ -71,6 +74,20 @@ class Settings(BaseSettings):
     @property
     def client_api_url(self) -> str:
         return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def dev_key_file(self) -> Path:
+        """Where `gongkai up` keeps the development key of tenant "dev" (mode 0600)."""
+        return self.data_dir / "dev-api-key"
+
+    @property
+    def client_api_key(self) -> str | None:
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        try:
+            return self.dev_key_file.read_text().strip() or None
+        except OSError:
+            return None
 
     def env(self) -> dict[str, str]:
         """These settings as GONGKAI_* environment variables, for child processes."""

@@ -24,6 +24,7 @@ import httpx
 from gongkai.settings import REPO_ROOT, Settings
 
 SERVICES = ("redis", "s3", "worker", "api")  # start order; stopped in reverse
+DEV_TENANT = "dev"
 
 
 class StackError(RuntimeError):
@@ -306,6 +307,31 @@ class Stack:
         for name in SERVICES:
             if name in services:
                 self.start(name)
+        if "redis" in services:
+            self.dev_key()
+
+    def dev_key(self) -> str:
+        """The development key of tenant "dev" (kept in `dev_key_file`, which clients read when
+        GONGKAI_API_KEY is unset): the one on file while Redis still knows it, else a new one."""
+        from storage.apikeys import ApiKeyStore
+        from storage.jobs import make_redis
+
+        path = self.settings.dev_key_file
+        client = make_redis(self.settings)
+        try:
+            keys = ApiKeyStore(client)
+            with contextlib.suppress(OSError):
+                key = path.read_text().strip()
+                if key and (record := keys.authenticate(key)) is not None and record.tenant == DEV_TENANT:
+                    return key
+            key, _ = keys.create(DEV_TENANT)  # none yet, revoked, or Redis was emptied
+        finally:
+            client.close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(key + "\n")
+        return key
 
     def down(self, services: tuple[str, ...] = SERVICES) -> list[str]:
         stopped = []

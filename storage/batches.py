@@ -1,6 +1,7 @@
 """Batches in Redis: many jobs (and the archives they came from) under one id.
 
-    gongkai:batch:{id}           hash: created, files, archives_pending, export_claimed, force, n_<state>
+    gongkai:batch:{id}           hash: created, tenant, files, archives_pending, export_claimed, force,
+                                 n_<state>
     gongkai:batch:{id}:jobs      list of job ids, in upload/archive order (pages via LRANGE)
     gongkai:batch:{id}:archives  hash: archive id → JSON `ArchiveEntry`
     gongkai:batch:{id}:export-lock  whoever is building the exports right now (expires)
@@ -56,6 +57,7 @@ class Batch(BaseModel):
     files: int  # files in the request (an archive counts once)
     archives_pending: int
     counts: Counts
+    tenant: str | None = None  # who uploaded it; its jobs take it when they are recorded
 
     @property
     def total(self) -> int:
@@ -121,7 +123,15 @@ class BatchStore:
     def from_settings(cls, settings: Settings) -> BatchStore:
         return cls(make_redis(settings), ttl_seconds=settings.job_ttl_seconds)
 
-    def create(self, batch_id: str, *, files: int, archives: list[ArchiveEntry], force: bool = False) -> None:
+    def create(
+        self,
+        batch_id: str,
+        *,
+        files: int,
+        archives: list[ArchiveEntry],
+        force: bool = False,
+        tenant: str | None = None,
+    ) -> None:
         """Record the batch and its archives before any of its jobs (the job store counts into it)."""
         key = _key(batch_id)
         pipe = self.redis.pipeline()
@@ -132,6 +142,8 @@ class BatchStore:
         }
         if force:
             fields["force"] = "1"
+        if tenant is not None:
+            fields["tenant"] = tenant
         pipe.hset(key, mapping=fields)
         if archives:
             pipe.hset(key + ":archives", mapping={a.id: a.model_dump_json() for a in archives})
@@ -151,6 +163,7 @@ class BatchStore:
             files=int(raw["files"]),
             archives_pending=int(raw.get("archives_pending", 0)),
             counts=counts,
+            tenant=raw.get("tenant"),
         )
 
     def archives(self, batch_id: str) -> list[ArchiveEntry]:

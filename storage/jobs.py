@@ -3,9 +3,10 @@
 One Redis hash per job; each field holds a JSON value, so single fields (stage, progress, attempts)
 can be updated atomically without rewriting the record.
 
-A job of a batch names it (`batch_id`), and every write that changes `state` moves the batch's
-per-state counter in the same Lua call, from the state it really left: a retried or redelivered job
-passes through running again but is counted once (storage/batches.py reads the counters).
+A job of a batch names it (`batch_id`) and, when recorded, takes the batch's tenant; every write
+that changes `state` moves the batch's per-state counter in the same Lua call, from the state it
+really left: a retried or redelivered job passes through running again but is counted once
+(storage/batches.py reads the counters).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ if redis.call('EXISTS', bkey) == 0 then return result end
 if old then redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(old), -1) end
 redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(new), 1)
 if not old then
+  -- a new job of a batch belongs to the batch's tenant (archive members are made by a worker)
+  local tenant = redis.call('HGET', bkey, 'tenant')
+  if tenant and (redis.call('HGET', key, 'tenant') or 'null') == 'null' then
+    redis.call('HSET', key, 'tenant', cjson.encode(tenant))
+  end
   redis.call('RPUSH', bkey .. ':jobs', string.sub(key, @ID_START@))
   if ttl > 0 then redis.call('EXPIRE', bkey .. ':jobs', ttl) end
 end
@@ -126,6 +132,8 @@ class Job(BaseModel):
     needs_review: bool | None = None
     # Process even when an earlier result of the same bytes exists (force=true, or a re-run).
     force: bool = False
+    # The API key's tenant that uploaded it (a batch's jobs: the batch's); None is nobody's.
+    tenant: str | None = None
 
 
 def now() -> datetime:

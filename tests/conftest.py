@@ -18,6 +18,8 @@ from storage.jobs import new_job_id, now
 EXAMPLES = REPO_ROOT / "examples"
 # The samples and test-document tools live beside the checkout (as in CI).
 SHARED = REPO_ROOT.parent / "shared"
+# The tenant of the jobs `make_job` makes and of the API test clients' key (tests/api/conftest.py).
+TEST_TENANT = "test"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,6 +45,7 @@ def make_job(**overrides: object) -> Job:
         "sha256": "a" * 64,
         "size": 10,
         "original_key": "sha256/aa/" + "a" * 64,
+        "tenant": TEST_TENANT,
     }
     return Job.model_validate(fields | overrides)
 

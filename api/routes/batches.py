@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
+from api.auth import TenantDep
 from api.deps import (
     BatchesDep,
     Enqueue,
@@ -87,6 +88,7 @@ async def create_batch(
     objects: ObjectsDep,
     enqueue: EnqueueDep,
     enqueue_archive: EnqueueArchiveDep,
+    tenant: TenantDep,
     files: Annotated[
         list[UploadFile] | None, File(description="report files (text, PDF, image) and/or ZIP archives")
     ] = None,
@@ -102,12 +104,13 @@ async def create_batch(
         idempotency_key,
         idempotency.fingerprint("batches", force, stored),
         settings.idempotency_ttl_seconds,
+        tenant=tenant,
     )
     if isinstance(claim, idempotency.Replay):
         return claim.response()
     try:
         accepted = await _record_batch(
-            request, stored, force, jobs, batches, objects, enqueue, enqueue_archive
+            request, stored, force, tenant, jobs, batches, objects, enqueue, enqueue_archive
         )
     except BaseException:
         if claim is not None:
@@ -123,6 +126,7 @@ async def _record_batch(
     request: Request,
     stored: list[StoredUpload],
     force: bool,
+    tenant: str,
     jobs: JobStore,
     batches: BatchStore,
     objects: ObjectStore,
@@ -143,7 +147,7 @@ async def _record_batch(
     ]
     # `force` on the batch reaches the archive members, which the worker makes.
     await run_in_threadpool(
-        partial(batches.create, force=force), batch_id, files=len(stored), archives=archives
+        partial(batches.create, force=force, tenant=tenant), batch_id, files=len(stored), archives=archives
     )
     documents = [
         Job(
@@ -155,6 +159,7 @@ async def _record_batch(
             original_key=s.original.key,
             batch_id=batch_id,
             force=force,
+            tenant=tenant,
         )
         for s in stored
         if not s.archive
@@ -175,6 +180,7 @@ async def _record_batch(
     log.info(
         "batch.queued",
         batch_id=batch_id,
+        tenant=tenant,
         documents=len(documents),
         duplicates=len(earlier),
         archives=len(archives),
@@ -198,11 +204,15 @@ async def _record_batch(
     )
 
 
-async def _load(batches: BatchStore, batch_id: str) -> Batch:
+async def _load(batches: BatchStore, batch_id: str, tenant: str) -> Batch:
+    """The batch, if it is the caller's tenant's; another tenant's batch is as unknown as a missing one."""
     try:
-        return await run_in_threadpool(batches.get, batch_id)
+        batch = await run_in_threadpool(batches.get, batch_id)
     except BatchNotFound:
-        raise ApiError(404, "batch_not_found", f"no batch with id {batch_id}") from None
+        batch = None
+    if batch is None or batch.tenant != tenant:
+        raise ApiError(404, "batch_not_found", f"no batch with id {batch_id}")
+    return batch
 
 
 @router.get(
@@ -214,10 +224,11 @@ async def get_batch(
     response: Response,
     settings: SettingsDep,
     batches: BatchesDep,
+    tenant: TenantDep,
     offset: Annotated[int, Query(ge=0, description="first job of the page")] = 0,
     limit: Annotated[int | None, Query(ge=0, description="jobs per page (default 100)")] = None,
 ) -> BatchStatus:
-    batch = await _load(batches, batch_id)
+    batch = await _load(batches, batch_id, tenant)
     limit = min(DEFAULT_PAGE if limit is None else limit, settings.batch_page_max)
 
     def page() -> tuple[list[ArchiveEntry], list[dict[str, Any]]]:
@@ -262,9 +273,10 @@ async def get_results(
     settings: SettingsDep,
     batches: BatchesDep,
     objects: ObjectsDep,
+    tenant: TenantDep,
     format: Annotated[ExportFormat, Query(description="jsonl | csv | parquet")] = "jsonl",
 ) -> StreamingResponse:
-    batch = await _load(batches, batch_id)
+    batch = await _load(batches, batch_id, tenant)
     if not batch.finished:
         raise ApiError(
             409,
@@ -330,9 +342,10 @@ async def rerun_batch(
     batches: BatchesDep,
     objects: ObjectsDep,
     enqueue: EnqueueDep,
+    tenant: TenantDep,
     which: Annotated[RerunWhich, Query(description="failed | needs_review | both")] = "failed",
 ) -> BatchRerun:
-    await _load(batches, batch_id)
+    await _load(batches, batch_id, tenant)
     selected = await run_in_threadpool(_rerunnable, batch_id, which, jobs, batches)
     for job_id in selected:
         # queued again (the batch counters follow, so the batch is unfinished); attempts go on

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
+from api.auth import TenantDep
 from api.deps import EnqueueDep, JobsDep, ObjectsDep, SettingsDep
 from api.errors import ErrorResponse
 from api.schemas import Accepted, AcceptedJob
@@ -55,6 +56,7 @@ async def upload(
     jobs: JobsDep,
     objects: ObjectsDep,
     enqueue: EnqueueDep,
+    tenant: TenantDep,
     files: Annotated[list[UploadFile] | None, File(description="the report files (text, PDF, image)")] = None,
     force_form: ForceForm = False,
     force_query: ForceQuery = False,
@@ -68,6 +70,7 @@ async def upload(
         idempotency_key,
         idempotency.fingerprint("documents", force, stored),
         settings.idempotency_ttl_seconds,
+        tenant=tenant,
     )
     if isinstance(claim, idempotency.Replay):
         return claim.response()
@@ -84,6 +87,7 @@ async def upload(
                 size=original.size,
                 original_key=original.key,
                 force=force,
+                tenant=tenant,
             )
             await run_in_threadpool(jobs.create, job)
             earlier = None if force else await run_in_threadpool(reuse_earlier, jobs, objects, job)

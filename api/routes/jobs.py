@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import TenantDep
 from api.deps import JobsDep, ObjectsDep
 from api.errors import ApiError, ErrorResponse, not_found
 from api.schemas import JobStatus, Result
@@ -25,11 +26,15 @@ _ORIGINAL: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _load(jobs: JobStore, job_id: str) -> Job:
+async def _load(jobs: JobStore, job_id: str, tenant: str) -> Job:
+    """The job, if it is the caller's tenant's; another tenant's job is as unknown as a missing one."""
     try:
-        return await run_in_threadpool(jobs.get, job_id)
+        job = await run_in_threadpool(jobs.get, job_id)
     except JobNotFound:
         raise not_found(job_id) from None
+    if job.tenant != tenant:
+        raise not_found(job_id)
+    return job
 
 
 def _require_success(job: Job) -> None:
@@ -47,16 +52,16 @@ def _require_success(job: Job) -> None:
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses=_404, name="get_job", summary="A job's state")
-async def get_job(job_id: str, jobs: JobsDep, response: Response) -> JobStatus:
-    job = await _load(jobs, job_id)
+async def get_job(job_id: str, jobs: JobsDep, response: Response, tenant: TenantDep) -> JobStatus:
+    job = await _load(jobs, job_id, tenant)
     if not job.state.finished:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return JobStatus.of(job)
 
 
 @router.get("/{job_id}/result", response_model=Result, responses=_404 | _409, summary="The parsed report")
-async def get_result(job_id: str, jobs: JobsDep, objects: ObjectsDep) -> Result:
-    job = await _load(jobs, job_id)
+async def get_result(job_id: str, jobs: JobsDep, objects: ObjectsDep, tenant: TenantDep) -> Result:
+    job = await _load(jobs, job_id, tenant)
     _require_success(job)
     try:
         return Result.model_validate(await run_in_threadpool(objects.get_result, job_id))
@@ -72,8 +77,8 @@ async def get_result(job_id: str, jobs: JobsDep, objects: ObjectsDep) -> Result:
     responses=_404 | _409,
     summary="The extracted text (pages separated by form feeds)",
 )
-async def get_text(job_id: str, jobs: JobsDep, objects: ObjectsDep) -> PlainTextResponse:
-    job = await _load(jobs, job_id)
+async def get_text(job_id: str, jobs: JobsDep, objects: ObjectsDep, tenant: TenantDep) -> PlainTextResponse:
+    job = await _load(jobs, job_id, tenant)
     _require_success(job)
     try:
         return PlainTextResponse(await run_in_threadpool(objects.get_text, job_id))
@@ -92,11 +97,12 @@ async def get_original(
     job_id: str,
     jobs: JobsDep,
     objects: ObjectsDep,
+    tenant: TenantDep,
     redirect: Annotated[
         bool, Query(description="redirect to a presigned S3 GET instead of streaming")
     ] = False,
 ) -> StreamingResponse | RedirectResponse:
-    job = await _load(jobs, job_id)
+    job = await _load(jobs, job_id, tenant)
     if job.original_key is None or job.sha256 is None:
         raise ApiError(404, "original_missing", f"job {job_id} has no stored original (it was refused)")
     if redirect:

@@ -14,6 +14,7 @@ from api.main import create_api
 from gongkai.settings import Settings
 from gongkai.stack import Stack
 from storage import JobState, JobStore, ObjectStore
+from tests.api.conftest import Caller
 from tests.conftest import example_reports, make_job
 from workers import pipeline
 
@@ -21,9 +22,9 @@ LIMIT = 1000
 
 
 @pytest.fixture
-def client(services: Stack) -> Iterator[TestClient]:
+def client(services: Stack, caller: Caller) -> Iterator[TestClient]:
     settings = services.settings.model_copy(update={"max_upload_bytes": LIMIT, "max_files_per_request": 3})
-    with TestClient(create_api(settings)) as c:
+    with TestClient(create_api(settings), headers=caller.headers) as c:
         yield c
 
 

@@ -16,7 +16,8 @@ from api.main import create_api
 from gongkai.stack import Stack
 from storage import ArchiveEntry, BatchStore, JobStore, ObjectStore
 from storage.batches import new_batch_id
-from tests.conftest import make_job
+from tests.api.conftest import Caller
+from tests.conftest import TEST_TENANT, make_job
 from tests.storage.zipfiles import make_zip
 from workers import exports
 
@@ -24,11 +25,11 @@ ARCHIVE_LIMIT = 4000
 
 
 @pytest.fixture
-def client(services: Stack) -> Iterator[TestClient]:
+def client(services: Stack, caller: Caller) -> Iterator[TestClient]:
     settings = services.settings.model_copy(
         update={"max_upload_bytes": 1000, "max_archive_bytes": ARCHIVE_LIMIT}
     )
-    with TestClient(create_api(settings)) as c:
+    with TestClient(create_api(settings), headers=caller.headers) as c:
         yield c
 
 
@@ -60,7 +61,7 @@ def test_an_unfinished_batch_says_when_to_come_back(client: TestClient, jobs: Jo
     batches = BatchStore(jobs.redis)
     batch_id = new_batch_id()
     entry = ArchiveEntry(id="0", filename="a.zip", sha256="a" * 64, size=1, original_key="k")
-    batches.create(batch_id, files=1, archives=[entry])  # never queued: stays expanding
+    batches.create(batch_id, files=1, archives=[entry], tenant=TEST_TENANT)  # never queued: stays expanding
     status = client.get(f"/v1/batches/{batch_id}")
     assert status.status_code == 200 and status.headers["retry-after"]
     body = status.json()
@@ -73,7 +74,7 @@ def test_an_unfinished_batch_says_when_to_come_back(client: TestClient, jobs: Jo
 def finished_batch(jobs: JobStore) -> str:
     """A batch whose one job failed: finished, with an export of one row to build."""
     batch_id = new_batch_id()
-    BatchStore(jobs.redis).create(batch_id, files=1, archives=[])
+    BatchStore(jobs.redis).create(batch_id, files=1, archives=[], tenant=TEST_TENANT)
     job = make_job(batch_id=batch_id)
     jobs.create_new(job)
     jobs.start_attempt(job.id)

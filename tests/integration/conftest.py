@@ -2,8 +2,9 @@
 free ports, started once per session by `gongkai.stack` (the code behind `gongkai up`).
 
 Reusable fixtures: `stack` (a `gongkai.stack.Stack`; `stack.stop("worker")`/`stack.start("worker")`
-restart a service), `api_url` (base URL of the running API), `client` (an httpx client on it),
-`upload` and `wait_for` (upload files / poll jobs to a finished state).
+restart a service), `api_url` (base URL of the running API), `api_key` (the stack's development key,
+tenant "dev"), `client` (an httpx client on the API sending that key), `upload` and `wait_for`
+(upload files / poll jobs to a finished state).
 """
 
 from __future__ import annotations
@@ -44,9 +45,14 @@ def api_url(stack: Stack) -> str:
     return f"http://{stack.settings.api_host}:{stack.settings.api_port}"
 
 
+@pytest.fixture(scope="session")
+def api_key(stack: Stack) -> str:
+    return stack.dev_key()  # made by `stack.up()`, as `gongkai up` does
+
+
 @pytest.fixture
-def client(api_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api_url, timeout=30) as c:
+def client(api_url: str, api_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_url, timeout=30, headers={"Authorization": f"Bearer {api_key}"}) as c:
         yield c
 
 
