@@ -147,12 +147,12 @@ def processed(jobs: JobStore, objects: ObjectStore, data: bytes) -> str:
 
 
 def test_an_upload_of_processed_bytes_takes_the_earlier_result(
-    services: Stack, jobs: JobStore, objects: ObjectStore
+    services: Stack, jobs: JobStore, objects: ObjectStore, caller: Caller
 ) -> None:
     data = example_reports()[3].read_bytes() + f"\n{uuid.uuid4()}\n".encode()  # never seen before
     earlier = processed(jobs, objects, data)
     settings = services.settings.model_copy(update={"max_files_per_request": 3})
-    with TestClient(create_api(settings)) as c:
+    with TestClient(create_api(settings), headers=caller.headers) as c:
         [job] = c.post("/v1/documents", files=[("files", ("copy.txt", data))]).json()["jobs"]
         assert (job["state"], job["duplicate_of"]) == ("succeeded", earlier)
         status = c.get(f"/v1/jobs/{job['id']}").json()

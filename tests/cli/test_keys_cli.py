@@ -80,7 +80,7 @@ def test_the_cli_sends_the_dev_key_and_says_when_a_key_is_refused(services: Stac
         )  # fmt: skip
 
     with_dev_key = status({})  # no GONGKAI_API_KEY: the dev key file of the stack's data dir
-    assert (with_dev_key.returncode, "no job 0123456789abcdef" in with_dev_key.stderr) == (1, True)
+    assert (with_dev_key.returncode, "no job or batch 0123456789abcdef" in with_dev_key.stderr) == (1, True)
     refused = status({"GONGKAI_API_KEY": "gk_" + "x" * 43})
     assert refused.returncode == 1 and "refused the API key" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr

@@ -102,7 +102,7 @@ def test_an_idempotency_key_makes_one_batch_even_for_concurrent_requests(client:
     answers: list[httpx.Response] = []
 
     def post() -> None:
-        with httpx.Client(base_url=str(client.base_url), timeout=30) as own:
+        with httpx.Client(base_url=str(client.base_url), headers=client.headers, timeout=30) as own:
             answers.append(own.post("/v1/batches", files=files, headers={"Idempotency-Key": key}))
 
     threads = [threading.Thread(target=post) for _ in range(4)]
