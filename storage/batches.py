@@ -100,9 +100,10 @@ def new_batch_id() -> str:
     return uuid.uuid4().hex
 
 
-def member_job_id(batch_id: str, archive_id: str, index: int) -> str:
+def member_job_id(batch_id: str, archive_id: str, index: int | str) -> str:
     """The same id every time an expansion of this archive meets this member (so a re-run
-    expansion finds the jobs it already made instead of making them twice)."""
+    expansion finds the jobs it already made instead of making them twice). `index` is the member's
+    position, dotted for a member of a nested archive ("3.7")."""
     return uuid.uuid5(uuid.UUID(batch_id), f"{archive_id}/{index}").hex
 
 

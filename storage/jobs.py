@@ -112,6 +112,9 @@ class Job(BaseModel):
     # broker redelivers the message, and a document that kills every worker must not loop forever.
     lost_attempts: int = 0
     filename: str | None = None
+    # Where in the upload the document came from: the file's name, or its path through the archives
+    # it was in ("outer.zip/dir/inner.tar.gz/member.pdf").
+    source_path: str | None = None
     # None for an archive member refused before it was stored (unsafe_path, encrypted, …)
     sha256: str | None
     size: int

@@ -88,6 +88,7 @@ async def create_batch(
             id=new_job_id(),
             created=now(),
             filename=s.upload.filename,
+            source_path=s.upload.filename,
             sha256=s.original.sha256,
             size=s.original.size,
             original_key=s.original.key,
