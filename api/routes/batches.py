@@ -1,9 +1,12 @@
-"""Batches: many files (any of them a ZIP archive) under one id, their progress and their exports.
+"""Batches: many files (any of them a ZIP, tar or tar.gz archive) under one id, their progress and
+their exports.
 
 POST /v1/batches stores every file content-addressed, records one job per document and hands each
 archive to a worker to expand (never in the request: a 2 GiB archive would hold it for minutes).
-GET /v1/batches/{id} reads progress from the batch's Redis counters; /results streams the exports
-written when the batch finished (or builds them on first request if that did not happen).
+GET /v1/batches/{id} reads progress (counts, pages, ETA) from the batch's Redis counters and its
+first failed members from the failed-state index; /jobs pages the jobs, by state from that state's
+index; /results streams the exports written when the batch finished (or builds them on first
+request if that did not happen). Every route loads the batch through `_load`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import BatchesDep, EnqueueArchiveDep, EnqueueDep, JobsDep, ObjectsDep, SettingsDep
 from api.errors import ApiError, ErrorResponse
-from api.schemas import AcceptedJob, BatchAccepted, BatchArchive, BatchJob, BatchStatus
+from api.schemas import (
+    AcceptedJob,
+    BatchAccepted,
+    BatchArchive,
+    BatchJob,
+    BatchJobsPage,
+    BatchPages,
+    BatchStatus,
+    FailedMember,
+)
 from api.uploads import store_uploads
 from gongkai.log import get_logger
 from gongkai.settings import Settings
@@ -41,6 +53,7 @@ log = get_logger("gongkai.api")
 
 RETRY_AFTER_SECONDS = "2"
 DEFAULT_PAGE = 100
+DEFAULT_FAILED = 20  # failed members shown in a batch's status; the rest page through /jobs?state=failed
 # GET /results while another process writes the exports: how long to wait for them, how often to look.
 EXPORT_WAIT_SECONDS = 60.0
 EXPORT_POLL_SECONDS = 0.1
@@ -143,22 +156,28 @@ async def get_batch(
     batches: BatchesDep,
     offset: Annotated[int, Query(ge=0, description="first job of the page")] = 0,
     limit: Annotated[int | None, Query(ge=0, description="jobs per page (default 100)")] = None,
+    failed_limit: Annotated[
+        int, Query(ge=0, description="failed members listed (the rest: links.failed)")
+    ] = DEFAULT_FAILED,
 ) -> BatchStatus:
     batch = await _load(batches, batch_id)
     limit = min(DEFAULT_PAGE if limit is None else limit, settings.batch_page_max)
+    failed_limit = min(failed_limit, settings.batch_page_max)
 
-    def page() -> tuple[list[ArchiveEntry], list[dict[str, Any]]]:
+    def page() -> tuple[list[ArchiveEntry], list[dict[str, Any]], list[dict[str, Any]]]:
         ids = batches.job_ids(batch_id, offset, limit) if limit else []
-        return batches.archives(batch_id), batches.job_rows(ids)
+        failed = batches.job_ids_in_state(batch_id, JobState.FAILED, 0, failed_limit) if failed_limit else []
+        return batches.archives(batch_id), batches.job_rows(ids), batches.job_rows(failed)
 
-    archives, rows = await run_in_threadpool(page)
+    archives, rows, failed_rows = await run_in_threadpool(page)
     if not batch.finished:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
-    done = batch.counts.succeeded + batch.counts.failed
     base = request.url_for("get_batch", batch_id=batch_id).path
-    links = {"self": base} | {f"results_{fmt}": f"{base}/results?format={fmt}" for fmt in MEDIA_TYPES}
+    links = {"self": base, "jobs": f"{base}/jobs", "failed": f"{base}/jobs?state={JobState.FAILED.value}"}
+    links |= {f"results_{fmt}": f"{base}/results?format={fmt}" for fmt in MEDIA_TYPES}
     if limit and offset + limit < batch.total:
         links["next"] = f"{base}?offset={offset + limit}&limit={limit}"
+    done = batch.done
     return BatchStatus(
         id=batch.id,
         created=batch.created,
@@ -167,8 +186,57 @@ async def get_batch(
         counts=batch.counts,
         # below 1 until finished: archives still expanding will add jobs
         progress=1.0 if batch.finished else min(0.9999, round(done / batch.total, 4)) if batch.total else 0.0,
+        pages=BatchPages(done=batch.pages_done, total=batch.pages_total),
+        eta_seconds=batch.eta_seconds(now()),
         archives_pending=batch.archives_pending,
         archives=[BatchArchive.of(a) for a in archives],
+        failed_members=[FailedMember.of(row) for row in failed_rows],
+        offset=offset,
+        limit=limit,
+        jobs=[BatchJob.model_validate(row) for row in rows],
+        links=links,
+    )
+
+
+@router.get(
+    "/{batch_id}/jobs",
+    response_model=BatchJobsPage,
+    responses=_404,
+    name="get_batch_jobs",
+    summary="A page of a batch's jobs, in batch order, optionally only those in one state",
+)
+async def get_batch_jobs(
+    batch_id: str,
+    request: Request,
+    settings: SettingsDep,
+    batches: BatchesDep,
+    state: Annotated[JobState | None, Query(description="only the jobs in this state")] = None,
+    offset: Annotated[int, Query(ge=0, description="first job of the page")] = 0,
+    limit: Annotated[int | None, Query(ge=0, description="jobs per page (default 100)")] = None,
+) -> BatchJobsPage:
+    batch = await _load(batches, batch_id)
+    limit = min(DEFAULT_PAGE if limit is None else limit, settings.batch_page_max)
+
+    def page() -> list[dict[str, Any]]:
+        # a state's page comes from its index (never a scan of the batch): paging through 5,000
+        # jobs costs the same per page, first or last
+        if not limit:
+            return []
+        if state is None:
+            return batches.job_rows(batches.job_ids(batch_id, offset, limit))
+        return batches.job_rows(batches.job_ids_in_state(batch_id, state, offset, limit))
+
+    rows = await run_in_threadpool(page)
+    total = batch.total if state is None else batch.counts.get(state.value, 0)
+    base = request.url_for("get_batch_jobs", batch_id=batch_id).path
+    query = f"state={state.value}&" if state else ""
+    links = {"self": f"{base}?{query}offset={offset}&limit={limit}", "batch": f"/v1/batches/{batch_id}"}
+    if limit and offset + limit < total:
+        links["next"] = f"{base}?{query}offset={offset + limit}&limit={limit}"
+    return BatchJobsPage(
+        batch_id=batch_id,
+        state=state,
+        total=total,
         offset=offset,
         limit=limit,
         jobs=[BatchJob.model_validate(row) for row in rows],
@@ -196,8 +264,7 @@ async def get_results(
         raise ApiError(
             409,
             "batch_not_finished",
-            f"batch {batch_id}: {batch.counts.queued + batch.counts.running} jobs and "
-            f"{batch.archives_pending} archives still to do",
+            f"batch {batch_id}: {batch.unfinished} jobs and {batch.archives_pending} archives still to do",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
     size = await _export_size(batch_id, format, batches, objects, settings)
