@@ -38,7 +38,7 @@ def test_archives_are_told_by_their_bytes_not_their_names(client: TestClient) ->
     files = [
         ("files", ("really-a-zip.txt", make_zip([("a.txt", "甲".encode())]))),
         ("files", ("not-a-zip.zip", "乙".encode())),
-        ("files", ("really-a-tar.pdf", make_tar([("a.txt", "丙".encode())]))),
+        ("files", ("really-a-tar.pdf", make_tar([("a.txt", "丙".encode())])[:2048])),  # no record padding
         ("files", ("really-a-tgz", make_tar([("a.txt", "丁".encode())], gz=True))),
         ("files", ("not-a-tar.tar.gz", gzip.compress("戊".encode()))),
     ]
