@@ -33,6 +33,7 @@ class JobStatus(BaseModel):
     finished: datetime | None
     attempts: int
     filename: str | None
+    source_path: str | None = None  # for a job of a batch: the file's name or its path through archives
     sha256: str | None
     size: int
     media_type: str | None
