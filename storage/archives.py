@@ -471,21 +471,23 @@ class TarStream:
         self._inflate = zlib.decompressobj(31) if gzipped else None
         self._input = b""
         self._buffer = b""
+        self._pos = 0
         self.consumed = 0  # bytes of the file read
         self.produced = 0  # tar bytes given out
         # headers and padding: at most ~1.5 KiB per member beyond the members' own bytes
         self._cap = limits.max_total_bytes + 2048 * (limits.max_members + 2)
 
     def read(self, size: int = -1, /) -> bytes:
-        while size < 0 or len(self._buffer) < size:
+        # tarfile asks for a record (10 KiB) at a time: hand out slices of the last chunk, not copies
+        # of what is left of it
+        while size < 0 or len(self._buffer) - self._pos < size:
             more = self._more()
             if not more:
                 break
-            self._buffer += more
-        if size < 0:
-            out, self._buffer = self._buffer, b""
-        else:
-            out, self._buffer = self._buffer[:size], self._buffer[size:]
+            self._buffer, self._pos = self._buffer[self._pos :] + more, 0
+        end = len(self._buffer) if size < 0 else self._pos + size
+        out = self._buffer[self._pos : end]
+        self._pos += len(out)
         return out
 
     def _read_raw(self) -> bytes:
