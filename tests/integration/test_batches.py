@@ -16,11 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from gongkai.stack import Stack
-from storage import ObjectStore
+from storage import ArchiveEntry, BatchStore, JobStore, ObjectStore
+from storage.batches import new_batch_id
 from tests.conftest import example_reports, truth_for
 from tests.integration.test_examples import TABLES, leaves
 from tests.storage.archive_files import make_tar, tar_gz_bomb
 from tests.storage.zipfiles import legacy_name, lying_sizes, make_zip, set_flag, with_raw_names, zip_bomb
+from workers.archives import ArchiveServices, expand_archive
 
 GBK_NAME = "年报/工业信息和科技局2023年政府信息公开工作年度报告.txt"
 
@@ -394,3 +396,40 @@ def test_jobs_page_by_state_and_status_counts_pages(client: httpx.Client) -> Non
     assert [f["source_path"] for f in status["failed_members"]] == [f"mixed.tar/n/{i}.txt" for i in range(3)]
     assert {f["code"] for f in status["failed_members"]} == {"not_a_report"}
     assert status["eta_seconds"] == 0.0
+
+
+def test_a_nested_expansion_run_again_makes_each_job_once(services: Stack) -> None:
+    """A redelivered expansion (its first run died before recording the archive's outcome) finds the
+    jobs of the nested members under the same ids instead of making them twice."""
+    reports = example_reports()
+    inner = make_tar([(p.name, p.read_bytes()) for p in reports[:2]] + [("x.zip", make_zip([("y", b"y")]))])
+    outer = make_zip([("in/inner.tar", inner), (reports[2].name, reports[2].read_bytes())])
+    settings = services.settings
+    jobs = JobStore.from_settings(settings)
+    objects = ObjectStore(settings)
+    batches = BatchStore(jobs.redis)
+    stored = objects.put_original(io.BytesIO(outer), max_bytes=len(outer))
+    entry = ArchiveEntry(
+        id="0", filename="up.zip", sha256=stored.sha256, size=stored.size, original_key=stored.key
+    )
+    batch_id = new_batch_id()
+    batches.create(batch_id, files=1, archives=[entry])
+    runs: list[list[str]] = []
+    for _ in range(2):
+        queued: list[str] = []
+        done = expand_archive(batch_id, "0", ArchiveServices(jobs, batches, objects), settings, queued.append)
+        assert done is not None and done.members == 4
+        runs.append(queued)
+        # the run "died" before finishing: the archive is still expanding for the next one
+        jobs.redis.hset(f"gongkai:batch:{batch_id}:archives", "0", entry.model_dump_json())
+        jobs.redis.hincrby(f"gongkai:batch:{batch_id}", "archives_pending", 1)
+    assert runs[0] == runs[1] and len(runs[0]) == 3  # the nested x.zip is refused, never queued
+    batch = batches.get(batch_id)
+    assert batch.total == 4 and batch.counts["queued"] == 3 and batch.counts["failed"] == 1
+    paths = [row["source_path"] for row in batches.job_rows(batches.job_ids(batch_id))]
+    assert paths == [
+        *(f"up.zip/in/inner.tar/{p.name}" for p in reports[:2]),
+        "up.zip/in/inner.tar/x.zip",
+        f"up.zip/{reports[2].name}",
+    ]
+    jobs.redis.close()
