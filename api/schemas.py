@@ -106,6 +106,7 @@ class BatchJob(BaseModel):
     source_path: str | None = None  # "upload.zip/dir/inner.tar.gz/report.pdf" for a nested member
     state: JobState | None  # None if the job record has expired
     error: JobError | None
+    position: int | None = None  # in the batch (0-based): the cursor for /jobs?after=
 
 
 class FailedMember(BaseModel):
@@ -154,7 +155,7 @@ class BatchJobsPage(BaseModel):
     batch_id: str
     state: JobState | None  # the filter, if any
     total: int  # jobs matching the filter
-    offset: int
+    offset: int  # (ignored when the page was asked for `after` a position)
     limit: int
     jobs: list[BatchJob]
     links: dict[str, str]

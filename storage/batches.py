@@ -203,6 +203,24 @@ class BatchStore:
         ids: list[str] = self.redis.zrange(f"{_key(batch_id)}:state:{state.value}", offset, stop)
         return ids
 
+    def job_page(
+        self, batch_id: str, state: JobState | None, *, after: int | None, offset: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(position in the batch, job id) of up to `limit` jobs in batch order, optionally only those in
+        `state`: after position `after` (a cursor that holds while jobs change state), else from
+        `offset`. O(log n + limit) from the state's index, never a scan of the batch."""
+        key = _key(batch_id)
+        if state is None:
+            start = offset if after is None else after + 1
+            ids: list[str] = self.redis.lrange(key + ":jobs", start, start + limit - 1)
+            return [(start + i, job_id) for i, job_id in enumerate(ids)]
+        index = f"{key}:state:{state.value}"
+        if after is None:
+            scored = self.redis.zrange(index, offset, offset + limit - 1, withscores=True)
+        else:
+            scored = self.redis.zrangebyscore(index, f"({after}", "+inf", start=0, num=limit, withscores=True)
+        return [(int(score), job_id) for job_id, score in scored]
+
     def job_rows(self, job_ids: list[str]) -> list[dict[str, Any]]:
         """id, filename, source_path, state and error of each job, in one round trip."""
         fields = ["filename", "source_path", "state", "error"]

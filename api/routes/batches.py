@@ -212,34 +212,40 @@ async def get_batch_jobs(
     batches: BatchesDep,
     state: Annotated[JobState | None, Query(description="only the jobs in this state")] = None,
     offset: Annotated[int, Query(ge=0, description="first job of the page")] = 0,
+    after: Annotated[
+        int | None, Query(ge=0, description="cursor: the jobs after this position (links.next)")
+    ] = None,
     limit: Annotated[int | None, Query(ge=0, description="jobs per page (default 100)")] = None,
 ) -> BatchJobsPage:
     batch = await _load(batches, batch_id)
     limit = min(DEFAULT_PAGE if limit is None else limit, settings.batch_page_max)
 
-    def page() -> list[dict[str, Any]]:
-        # a state's page comes from its index (never a scan of the batch): paging through 5,000
-        # jobs costs the same per page, first or last
-        if not limit:
-            return []
-        if state is None:
-            return batches.job_rows(batches.job_ids(batch_id, offset, limit))
-        return batches.job_rows(batches.job_ids_in_state(batch_id, state, offset, limit))
+    def page() -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
+        # one more than the page: whether there is a next one, without counting
+        found = (
+            batches.job_page(batch_id, state, after=after, offset=offset, limit=limit + 1) if limit else []
+        )
+        return found, batches.job_rows([job_id for _, job_id in found[:limit]])
 
-    rows = await run_in_threadpool(page)
+    found, rows = await run_in_threadpool(page)
     total = batch.total if state is None else batch.counts.get(state.value, 0)
     base = request.url_for("get_batch_jobs", batch_id=batch_id).path
     query = f"state={state.value}&" if state else ""
-    links = {"self": f"{base}?{query}offset={offset}&limit={limit}", "batch": f"/v1/batches/{batch_id}"}
-    if limit and offset + limit < total:
-        links["next"] = f"{base}?{query}offset={offset + limit}&limit={limit}"
+    start = f"after={after}" if after is not None else f"offset={offset}"
+    links = {"self": f"{base}?{query}{start}&limit={limit}", "batch": f"/v1/batches/{batch_id}"}
+    if len(found) > limit:
+        # a cursor, not an offset: a job changing state meanwhile cannot shift the next page
+        links["next"] = f"{base}?{query}after={found[limit - 1][0]}&limit={limit}"
     return BatchJobsPage(
         batch_id=batch_id,
         state=state,
         total=total,
         offset=offset,
         limit=limit,
-        jobs=[BatchJob.model_validate(row) for row in rows],
+        jobs=[
+            BatchJob.model_validate(row | {"position": pos})
+            for (pos, _), row in zip(found, rows, strict=False)
+        ],
         links=links,
     )
 

@@ -171,6 +171,9 @@ def test_jobs_page_by_state_and_follow_next_links(client: TestClient, jobs: JobS
             seen += [j["id"] for j in body["jobs"]]
             url = body["links"].get("next")
         assert seen == expected  # batch order, no job twice, none left out
+    first = client.get(f"/v1/batches/{batch_id}/jobs", params={"state": "failed", "limit": 2}).json()
+    assert [j["position"] for j in first["jobs"]] == [0, 3]  # the cursor is the batch position
+    assert first["links"]["next"] == f"/v1/batches/{batch_id}/jobs?state=failed&after=3&limit=2"
     page = client.get(
         f"/v1/batches/{batch_id}/jobs", params={"state": "failed", "offset": 2, "limit": 2}
     ).json()

@@ -160,3 +160,22 @@ def test_counts_cover_every_job_state(jobs: JobStore) -> None:
     batch_id = new_batch_id()
     batches.create(batch_id, files=0, archives=[])
     assert list(batches.get(batch_id).counts) == [s.value for s in JobState]
+
+
+def test_a_cursor_page_holds_while_jobs_change_state(jobs: JobStore) -> None:
+    batches = BatchStore(jobs.redis)
+    batch_id = new_batch_id()
+    batches.create(batch_id, files=10, archives=[])
+    made = [make_job(batch_id=batch_id) for _ in range(10)]
+    for job in made:
+        jobs.create_new(job)
+    ids = [j.id for j in made]
+    first = batches.job_page(batch_id, JobState.QUEUED, after=None, offset=0, limit=3)
+    assert first == [(i, ids[i]) for i in range(3)]
+    jobs.start_attempt(ids[1])  # leaves the queued state between two pages
+    by_cursor = batches.job_page(batch_id, JobState.QUEUED, after=first[-1][0], offset=0, limit=3)
+    assert [job_id for _, job_id in by_cursor] == ids[3:6]
+    by_offset = batches.job_page(batch_id, JobState.QUEUED, after=None, offset=3, limit=3)
+    assert [job_id for _, job_id in by_offset] == ids[4:7]  # an offset would have skipped ids[3]
+    assert batches.job_page(batch_id, None, after=7, offset=0, limit=5) == [(8, ids[8]), (9, ids[9])]
+    assert batches.job_page(batch_id, JobState.RUNNING, after=None, offset=0, limit=5) == [(1, ids[1])]
