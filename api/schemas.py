@@ -35,6 +35,7 @@ class JobStatus(BaseModel):
     finished: datetime | None
     attempts: int
     filename: str | None
+    source_path: str | None = None  # for a job of a batch: the file's name or its path through archives
     sha256: str | None
     size: int
     media_type: str | None
@@ -106,10 +107,34 @@ class BatchAccepted(BaseModel):
 class BatchJob(BaseModel):
     id: str
     filename: str | None
+    source_path: str | None = None  # "upload.zip/dir/inner.tar.gz/report.pdf" for a nested member
     state: JobState | None  # None if the job record has expired
     error: JobError | None
     needs_review: bool | None = None
     duplicate_of: str | None = None
+    position: int | None = None  # in the batch (0-based): the cursor for /jobs?after=
+
+
+class FailedMember(BaseModel):
+    id: str
+    source_path: str | None
+    code: str | None
+    message: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> FailedMember:
+        error = row.get("error") or {}
+        return cls(
+            id=row["id"],
+            source_path=row.get("source_path") or row.get("filename"),
+            code=error.get("code"),
+            message=error.get("message"),
+        )
+
+
+class BatchPages(BaseModel):
+    done: int
+    total: int  # pages of the jobs that know how many they have (grows as jobs start)
 
 
 class BatchStatus(BaseModel):
@@ -117,10 +142,15 @@ class BatchStatus(BaseModel):
     created: datetime
     finished: bool
     total: int  # jobs so far (grows while archives are expanded)
-    counts: Counts
+    counts: Counts  # every job state, 0 included
     progress: float  # finished jobs / total, 0 while archives are still expanding and no job exists
+    pages: BatchPages
+    # seconds to go at the batch's observed rate; null until it can be estimated, 0 once finished
+    eta_seconds: float | None
     archives_pending: int
     archives: list[BatchArchive]
+    # the first failed jobs (up to `failed_limit`; all of them: links.failed), in batch order
+    failed_members: list[FailedMember]
     offset: int
     limit: int
     jobs: list[BatchJob]
@@ -132,3 +162,13 @@ class BatchRerun(BaseModel):
     which: str
     requeued: list[str]  # the job ids queued again
     location: str
+
+
+class BatchJobsPage(BaseModel):
+    batch_id: str
+    state: JobState | None  # the filter, if any
+    total: int  # jobs matching the filter
+    offset: int  # (ignored when the page was asked for `after` a position)
+    limit: int
+    jobs: list[BatchJob]
+    links: dict[str, str]

@@ -14,20 +14,21 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError
 from gongkai.settings import Settings
 from storage import ObjectStore, StoredOriginal, UploadTooLarge
-from storage.archives import is_archive
+from storage.archives import ArchiveKind, archive_kind
 
 
 @dataclass(frozen=True)
 class StoredUpload:
     upload: UploadFile
     original: StoredOriginal
-    archive: bool  # a ZIP archive (by its bytes), to be expanded into one job per member
+    archive: ArchiveKind | None  # an archive (by its bytes), to be expanded into one job per member
 
 
 async def store_uploads(
     files: list[UploadFile] | None, settings: Settings, objects: ObjectStore, *, archives: bool = False
 ) -> list[StoredUpload]:
-    """Store each file content-addressed; with `archives`, ZIPs are recognised and get their own limit."""
+    """Store each file content-addressed; with `archives`, archives (ZIP, tar, tar.gz) are recognised
+    and get their own limit."""
     if not files:
         raise ApiError(400, "no_files", "send one or more files in the multipart field 'files'")
     if len(files) > settings.max_files_per_request:
@@ -38,9 +39,10 @@ async def store_uploads(
         )
     stored: list[StoredUpload] = []
     for upload in files:
-        archive = archives and await run_in_threadpool(is_archive, upload.file)  # by bytes, not name
+        # by its bytes, not its name
+        archive = await run_in_threadpool(archive_kind, upload.file) if archives else None
         limit = settings.max_archive_bytes if archive else settings.max_upload_bytes
-        content_type = "application/zip" if archive else upload.content_type or "application/octet-stream"
+        content_type = archive.media_type if archive else upload.content_type or "application/octet-stream"
         # The multipart parser has already spooled the file; hash it and put it to S3 in a thread
         # (minio is blocking).
         try:

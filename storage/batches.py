@@ -1,14 +1,17 @@
 """Batches in Redis: many jobs (and the archives they came from) under one id.
 
     gongkai:batch:{id}           hash: created, tenant, files, archives_pending, export_claimed, force,
-                                 n_<state>
+                                 n_<state>, pages_done, pages_total, first_started, ran
     gongkai:batch:{id}:jobs      list of job ids, in upload/archive order (pages via LRANGE)
+    gongkai:batch:{id}:state:<state>  sorted set: the ids of the jobs in that state, scored by their
+                                 position in :jobs (a state's page is one ZRANGE, in batch order)
     gongkai:batch:{id}:archives  hash: archive id → JSON `ArchiveEntry`
     gongkai:batch:{id}:export-lock  whoever is building the exports right now (expires)
 
-The n_<state> counters are moved by `JobStore` in the same Lua call that changes a job's state, so
-reading progress is one HGETALL however large the batch. A batch is finished when no archive is
-still being expanded and no job is queued or running.
+The counters, page sums and state indexes are moved by `JobStore` in the same Lua call that changes a
+job, so reading progress is one HGETALL and a page of one state one ZRANGE however large the batch.
+Counts are keyed by every `JobState` value (a new state needs no change here). A batch is finished
+when no archive is still being expanded and no job is in an unfinished state.
 """
 
 from __future__ import annotations
@@ -44,11 +47,8 @@ class ArchiveEntry(BaseModel):
     error: JobError | None = None
 
 
-class Counts(BaseModel):
-    queued: int = 0
-    running: int = 0
-    succeeded: int = 0
-    failed: int = 0
+# job state value → jobs of the batch in it, for every `JobState`
+Counts = dict[str, int]
 
 
 class Batch(BaseModel):
@@ -58,15 +58,39 @@ class Batch(BaseModel):
     archives_pending: int
     counts: Counts
     tenant: str | None = None  # who uploaded it; its jobs take it when they are recorded
+    pages_done: int = 0  # sums of the jobs' progress (a job counts once it knows its pages)
+    pages_total: int = 0
+    first_started: datetime | None = None  # when the first of its jobs started running
+    ran: int = 0  # jobs that ran to an outcome since then
 
     @property
     def total(self) -> int:
-        c = self.counts
-        return c.queued + c.running + c.succeeded + c.failed
+        return sum(self.counts.values())
+
+    @property
+    def unfinished(self) -> int:
+        return sum(self.counts.get(s.value, 0) for s in JobState if not s.finished)
+
+    @property
+    def done(self) -> int:
+        return self.total - self.unfinished
 
     @property
     def finished(self) -> bool:
-        return self.archives_pending == 0 and self.counts.queued == 0 and self.counts.running == 0
+        return self.archives_pending == 0 and self.unfinished == 0
+
+    def eta_seconds(self, at: datetime) -> float | None:
+        """Seconds until every job has finished, at the rate its jobs have run to an outcome since
+        the first one started; None while that cannot be told (nothing has run yet, or archives are
+        still adding jobs of unknown number)."""
+        if self.finished:
+            return 0.0
+        if self.archives_pending or not self.ran or self.first_started is None:
+            return None
+        elapsed = (at - self.first_started).total_seconds()
+        if elapsed <= 0:
+            return None
+        return round(self.unfinished * elapsed / self.ran, 1)
 
 
 class BatchNotFound(LookupError):
@@ -83,10 +107,10 @@ redis.call('HINCRBY', KEYS[1], 'archives_pending', -1)
 return 1
 """
 
-# KEYS[1] batch hash. 1 for the first caller that finds the batch finished (it builds the exports).
+# KEYS[1] batch hash; ARGV: a timestamp, then the counters that must be 0 (archives_pending and the
+# unfinished states'). 1 for the first caller that finds the batch finished (it builds the exports).
 _CLAIM_EXPORT = """
-local v = redis.call('HMGET', KEYS[1], 'archives_pending', 'n_queued', 'n_running')
-for i = 1, 3 do if (tonumber(v[i]) or 0) ~= 0 then return 0 end end
+for i = 2, #ARGV do if (tonumber(redis.call('HGET', KEYS[1], ARGV[i])) or 0) ~= 0 then return 0 end end
 return redis.call('HSETNX', KEYS[1], 'export_claimed', ARGV[1])
 """
 
@@ -98,16 +122,17 @@ return 0
 """
 
 
-_ROW_FIELDS = ("filename", "state", "error", "needs_review", "duplicate_of")
+_ROW_FIELDS = ("filename", "source_path", "state", "error", "needs_review", "duplicate_of")
 
 
 def new_batch_id() -> str:
     return uuid.uuid4().hex
 
 
-def member_job_id(batch_id: str, archive_id: str, index: int) -> str:
+def member_job_id(batch_id: str, archive_id: str, index: int | str) -> str:
     """The same id every time an expansion of this archive meets this member (so a re-run
-    expansion finds the jobs it already made instead of making them twice)."""
+    expansion finds the jobs it already made instead of making them twice). `index` is the member's
+    position, dotted for a member of a nested archive ("3.7")."""
     return uuid.uuid5(uuid.UUID(batch_id), f"{archive_id}/{index}").hex
 
 
@@ -156,13 +181,17 @@ class BatchStore:
         raw: dict[str, str] = self.redis.hgetall(_key(batch_id))
         if "created" not in raw:
             raise BatchNotFound(batch_id)
-        counts = Counts(**{s.value: int(raw.get(f"n_{s.value}", 0)) for s in JobState})
+        first_started = raw.get("first_started")
         return Batch(
             id=batch_id,
             created=datetime.fromisoformat(raw["created"]),
             files=int(raw["files"]),
             archives_pending=int(raw.get("archives_pending", 0)),
-            counts=counts,
+            counts={s.value: int(raw.get(f"n_{s.value}", 0)) for s in JobState},
+            pages_done=int(raw.get("pages_done", 0)),
+            pages_total=int(raw.get("pages_total", 0)),
+            first_started=datetime.fromisoformat(first_started) if first_started else None,
+            ran=int(raw.get("ran", 0)),
             tenant=raw.get("tenant"),
         )
 
@@ -187,8 +216,32 @@ class BatchStore:
         ids: list[str] = self.redis.lrange(_key(batch_id) + ":jobs", offset, stop)
         return ids
 
+    def job_ids_in_state(self, batch_id: str, state: JobState, offset: int = 0, limit: int = -1) -> list[str]:
+        """A page of the jobs in `state`, in batch order: O(log n + page), never a scan of the batch."""
+        stop = -1 if limit < 0 else offset + limit - 1
+        ids: list[str] = self.redis.zrange(f"{_key(batch_id)}:state:{state.value}", offset, stop)
+        return ids
+
+    def job_page(
+        self, batch_id: str, state: JobState | None, *, after: int | None, offset: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(position in the batch, job id) of up to `limit` jobs in batch order, optionally only those in
+        `state`: after position `after` (a cursor that holds while jobs change state), else from
+        `offset`. O(log n + limit) from the state's index, never a scan of the batch."""
+        key = _key(batch_id)
+        if state is None:
+            start = offset if after is None else after + 1
+            ids: list[str] = self.redis.lrange(key + ":jobs", start, start + limit - 1)
+            return [(start + i, job_id) for i, job_id in enumerate(ids)]
+        index = f"{key}:state:{state.value}"
+        if after is None:
+            scored = self.redis.zrange(index, offset, offset + limit - 1, withscores=True)
+        else:
+            scored = self.redis.zrangebyscore(index, f"({after}", "+inf", start=0, num=limit, withscores=True)
+        return [(int(score), job_id) for job_id, score in scored]
+
     def job_rows(self, job_ids: list[str]) -> list[dict[str, Any]]:
-        """id, filename, state, error, needs_review and duplicate_of of each job, in one round trip."""
+        """id, filename, source_path, state, error, needs_review and duplicate_of of each job, in one round trip."""
         pipe = self.redis.pipeline()
         for job_id in job_ids:
             pipe.hmget(KEY_PREFIX + job_id, list(_ROW_FIELDS))
@@ -210,7 +263,8 @@ class BatchStore:
 
     def claim_export(self, batch_id: str) -> bool:
         """True once, for whoever first sees the batch finished."""
-        return bool(self._claim_export(keys=[_key(batch_id)], args=[now().isoformat()]))
+        zero = ["archives_pending", *(f"n_{s.value}" for s in JobState if not s.finished)]
+        return bool(self._claim_export(keys=[_key(batch_id)], args=[now().isoformat(), *zero]))
 
     def lock_export(self, batch_id: str, ttl_seconds: int) -> str | None:
         """Take the right to build the batch's exports (a token to release it with), or None while

@@ -4,9 +4,10 @@ One Redis hash per job; each field holds a JSON value, so single fields (stage, 
 can be updated atomically without rewriting the record.
 
 A job of a batch names it (`batch_id`) and, when recorded, takes the batch's tenant; every write
-that changes `state` moves the batch's per-state counter in the same Lua call, from the state it
-really left: a retried or redelivered job passes through running again but is counted once
-(storage/batches.py reads the counters).
+that changes `state` moves the batch's per-state counter and index in the same Lua call, from the
+state it really left: a retried or redelivered job passes through running again but is counted once
+(storage/batches.py reads them). A change of `progress` moves the batch's page sums by the
+difference the same way.
 """
 
 from __future__ import annotations
@@ -28,13 +29,18 @@ BATCH_PREFIX = "gongkai:batch:"
 # KEYS[1] job hash; ARGV: ttl, mode ('create': only if absent, 'update': only if present, 'put'),
 # a field to increment ('' for none), then field/value pairs (JSON values).
 # Returns 0 when 'create' found the job there, -1 when 'update' did not, else 1 (or the increment).
-# The batch keys are derived from the record (standalone Redis; not for Cluster).
+# The batch keys are derived from the record (standalone Redis; not for Cluster). For a job of a batch
+# it also keeps, in the same call: the n_<state> counters, the per-state index (a sorted set of job
+# ids scored by their position in the batch, so a state's jobs page in batch order without scanning
+# the others), the pages_done/pages_total sums of the jobs' progress, when the first job started and how many
+# have run to an outcome since (for the ETA).
 _WRITE = """
 local key = KEYS[1]
 local exists = redis.call('EXISTS', key)
 if ARGV[2] == 'create' and exists == 1 then return 0 end
 if ARGV[2] == 'update' and exists == 0 then return -1 end
 local old = redis.call('HGET', key, 'state')
+local old_progress = redis.call('HGET', key, 'progress')
 local result = 1
 if ARGV[3] ~= '' then result = redis.call('HINCRBY', key, ARGV[3], 1) end
 -- a new attempt of a job still running: the attempt before died without recording an outcome
@@ -45,22 +51,52 @@ redis.call('HSET', key, unpack(pairs_))
 local ttl = tonumber(ARGV[1])
 if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 local batch = redis.call('HGET', key, 'batch_id')
-local new = redis.call('HGET', key, 'state')
-if not batch or batch == 'null' or old == new then return result end
+if not batch or batch == 'null' then return result end
 local bkey = '@BATCH_PREFIX@' .. cjson.decode(batch)
 -- an expired batch is not brought back as a hash of counters alone
 if redis.call('EXISTS', bkey) == 0 then return result end
-if old then redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(old), -1) end
-redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(new), 1)
+local new_progress = redis.call('HGET', key, 'progress')
+if new_progress ~= old_progress then
+  local function pages(raw)
+    if not raw then return 0, 0 end
+    local p = cjson.decode(raw)
+    return tonumber(p['pages_done']) or 0, tonumber(p['pages_total']) or 0
+  end
+  local done0, total0 = pages(old_progress)
+  local done1, total1 = pages(new_progress)
+  if done1 ~= done0 then redis.call('HINCRBY', bkey, 'pages_done', done1 - done0) end
+  if total1 ~= total0 then redis.call('HINCRBY', bkey, 'pages_total', total1 - total0) end
+end
+local new = redis.call('HGET', key, 'state')
+if old == new then return result end
+local id = string.sub(key, @ID_START@)
+local new_state = cjson.decode(new)
+local position
+if old then
+  local old_index = bkey .. ':state:' .. cjson.decode(old)
+  redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(old), -1)
+  position = redis.call('ZSCORE', old_index, id)
+  redis.call('ZREM', old_index, id)
+end
+redis.call('HINCRBY', bkey, 'n_' .. new_state, 1)
+-- throughput: jobs that ran to an outcome (not back to the queue for a retry)
+if old == '"running"' and new_state ~= 'queued' then redis.call('HINCRBY', bkey, 'ran', 1) end
 if not old then
   -- a new job of a batch belongs to the batch's tenant (archive members are made by a worker)
   local tenant = redis.call('HGET', bkey, 'tenant')
   if tenant and (redis.call('HGET', key, 'tenant') or 'null') == 'null' then
     redis.call('HSET', key, 'tenant', cjson.encode(tenant))
   end
-  redis.call('RPUSH', bkey .. ':jobs', string.sub(key, @ID_START@))
+  position = redis.call('RPUSH', bkey .. ':jobs', id) - 1
   if ttl > 0 then redis.call('EXPIRE', bkey .. ':jobs', ttl) end
 end
+if new_state == 'running' then
+  local started = redis.call('HGET', key, 'started')
+  if started and started ~= 'null' then redis.call('HSETNX', bkey, 'first_started', cjson.decode(started)) end
+end
+local index = bkey .. ':state:' .. new_state
+redis.call('ZADD', index, tonumber(position) or 0, id)
+if ttl > 0 then redis.call('EXPIRE', index, ttl) end
 return result
 """.replace("@BATCH_PREFIX@", BATCH_PREFIX).replace("@ID_START@", str(len(KEY_PREFIX) + 1))
 
@@ -118,6 +154,9 @@ class Job(BaseModel):
     # broker redelivers the message, and a document that kills every worker must not loop forever.
     lost_attempts: int = 0
     filename: str | None = None
+    # Where in the upload the document came from: the file's name, or its path through the archives
+    # it was in ("outer.zip/dir/inner.tar.gz/member.pdf").
+    source_path: str | None = None
     # None for an archive member refused before it was stored (unsafe_path, encrypted, …)
     sha256: str | None
     size: int
@@ -213,8 +252,8 @@ class JobStore:
         )  # fmt: skip
 
     def set_progress(self, job_id: str, pages_done: int, pages_total: int | None) -> None:
-        progress = Progress(pages_done=pages_done, pages_total=pages_total)
-        self.redis.hset(_key(job_id), "progress", progress.model_dump_json())
+        # through the Lua write: a job of a batch moves the batch's page sums by the difference
+        self.update(job_id, progress=Progress(pages_done=pages_done, pages_total=pages_total))
 
     def succeed(
         self, job_id: str, *, result_key: str, media_type: str | None, needs_review: bool | None = None

@@ -1,21 +1,24 @@
-"""Expanding an uploaded ZIP archive into one job per member (the body of the expand task).
+"""Expanding an uploaded archive (ZIP, tar, tar.gz) into one job per member (the body of the expand
+task).
 
 The archive comes from S3 into a temp file (never into memory) and is read member by member:
 each member is streamed through the caps of `storage.archives.MemberReader` into content-addressed
-storage. Only when every member has been stored or refused are the jobs recorded and queued, so a
-zip bomb found at member 4,000 leaves no half-batch behind (the originals already stored are
-content-addressed and harmless).
+storage. A member that is itself an archive is spooled to a temp file and expanded in turn, one level
+deep, within the same budget; an archive inside that is refused as `nested_archive`. Only when every
+member has been stored or refused are the jobs recorded and queued, so a zip bomb found at member
+4,000 leaves no half-batch behind (the originals already stored are content-addressed and harmless).
 
 Re-running (a redelivered or retried task) is safe: job ids are derived from (batch, archive,
-member index), `JobStore.create_new` skips existing ones, and the archive leaves `expanding` once.
+member position), `JobStore.create_new` skips existing ones, and the archive leaves `expanding` once.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -36,13 +39,13 @@ from storage import (
 )
 from storage.archives import (
     ArchiveCode,
+    ArchiveReader,
     ArchiveRejected,
+    Budget,
     Limits,
-    Member,
     MemberReader,
     MemberRejected,
     open_archive,
-    scan,
 )
 from storage.batches import member_job_id
 from storage.jobs import now
@@ -110,59 +113,86 @@ def _expand(
     with tempfile.TemporaryFile() as spool:
         services.objects.download_original(entry.original_key, spool)
         spool.seek(0)
-        with open_archive(spool) as zf:
-            found = scan(zf, limits)
-            budget = [limits.max_total_bytes]
-            jobs: list[Job] = []
-            for member in found.members:
-                job_id = member_job_id(batch_id, entry.id, member.index)
-                if member.error is not None:
-                    jobs.append(_refused(job_id, batch_id, member, *member.error))
-                    continue
-                try:
-                    with MemberReader(zf, member, limits, budget) as reader:
-                        stored = services.objects.put_original(reader, max_bytes=limits.max_member_bytes)
-                except MemberRejected as exc:
-                    jobs.append(_refused(job_id, batch_id, member, exc.code, exc.message))
-                    continue
-                except UploadTooLarge:
-                    message = f"{member.name!r} exceeds {limits.max_member_bytes} bytes uncompressed"
-                    jobs.append(_refused(job_id, batch_id, member, ArchiveCode.MEMBER_TOO_LARGE, message))
-                    continue
-                except NotImplementedError as exc:  # a compression method zipfile cannot read
-                    code = ArchiveCode.UNSUPPORTED_COMPRESSION
-                    jobs.append(_refused(job_id, batch_id, member, code, f"{member.name!r}: {exc}"))
-                    continue
-                jobs.append(_stored(job_id, batch_id, member, stored))
-    return jobs, found.skipped
+        expansion = _Expansion(batch_id, entry.id, entry.filename or f"archive-{entry.id}", services.objects)
+        with open_archive(spool, Budget.of(limits)) as reader:
+            expansion.walk(reader, prefix="", key="", nested=False)
+    return expansion.jobs, expansion.skipped
 
 
-def _stored(job_id: str, batch_id: str, member: Member, stored: StoredOriginal) -> Job:
-    return Job(
-        id=job_id,
-        created=now(),
-        filename=member.name,
-        sha256=stored.sha256,
-        size=stored.size,
-        original_key=stored.key,
-        batch_id=batch_id,
-    )
+@dataclass
+class _Expansion:
+    """The jobs one uploaded archive becomes, its nested archives opened one level deep."""
 
+    batch_id: str
+    archive_id: str
+    root: str  # the uploaded archive's name: the start of every member's source_path
+    objects: ObjectStore
+    jobs: list[Job] = field(default_factory=list)
+    skipped: int = 0
 
-def _refused(job_id: str, batch_id: str, member: Member, code: str, message: str) -> Job:
-    stamp = now()
-    return Job(
-        id=job_id,
-        state=JobState.FAILED,
-        created=stamp,
-        finished=stamp,
-        filename=member.name,
-        sha256=None,
-        size=member.info.file_size,
-        original_key=None,
-        batch_id=batch_id,
-        error=JobError(code=code, message=message),
-    )
+    def walk(self, reader: ArchiveReader, *, prefix: str, key: str, nested: bool) -> None:
+        """Store or refuse every member of `reader`; `key` makes job ids unique and stable per member
+        ("3" for the fourth entry of the upload, "3.7" for the eighth entry of the archive that is)."""
+        for member in reader.members():
+            path, member_key = prefix + member.name, f"{key}{member.index}"
+            if member.error is not None:
+                self._refuse(member_key, path, member.size, *member.error)
+                continue
+            try:
+                with reader.open(member) as stream:
+                    if stream.kind is None:
+                        stored = self.objects.put_original(stream, max_bytes=stream.max_bytes)
+                        self.jobs.append(self._job(member_key, path, stored.size, stored=stored))
+                    elif nested:
+                        message = f"{path!r} is an archive in an archive in the upload; upload it on its own"
+                        self._refuse(member_key, path, member.size, ArchiveCode.NESTED, message)
+                    else:
+                        self._open_nested(stream, path, member_key)
+            except MemberRejected as exc:
+                self._refuse(member_key, path, member.size, exc.code, exc.message)
+            except UploadTooLarge:
+                message = f"{path!r} exceeds {reader.budget.limits.max_member_bytes} bytes uncompressed"
+                self._refuse(member_key, path, member.size, ArchiveCode.MEMBER_TOO_LARGE, message)
+        self.skipped += reader.skipped
+
+    def _open_nested(self, stream: MemberReader, path: str, key: str) -> None:
+        """Expand an archive found inside the upload into its members, within the upload's budget (the
+        per-file cap would refuse any useful archive; the total still bounds it)."""
+        stream.max_bytes = stream.size + stream.budget.bytes
+        with tempfile.TemporaryFile() as spool:
+            shutil.copyfileobj(stream, spool)
+            spool.seek(0)
+            try:
+                with open_archive(spool, stream.budget) as inner:
+                    self.walk(inner, prefix=path + "/", key=key + ".", nested=True)
+            except ArchiveRejected as exc:
+                if exc.code != ArchiveCode.CORRUPT:
+                    raise  # a bomb or too much: the budget is the upload's, so is the refusal
+                self._refuse(key, path, stream.size, exc.code, f"{path!r}: {exc.message}")
+
+    def _job(self, key: str, path: str, size: int, *, stored: StoredOriginal | None = None) -> Job:
+        return Job(
+            id=member_job_id(self.batch_id, self.archive_id, key),
+            created=now(),
+            filename=path,
+            source_path=f"{self.root}/{path}",
+            sha256=stored.sha256 if stored else None,
+            size=size,
+            original_key=stored.key if stored else None,
+            batch_id=self.batch_id,
+        )
+
+    def _refuse(self, key: str, path: str, size: int, code: str, message: str) -> None:
+        job = self._job(key, path, size)
+        self.jobs.append(
+            job.model_copy(
+                update={
+                    "state": JobState.FAILED,
+                    "finished": job.created,
+                    "error": JobError(code=code, message=message),
+                }
+            )
+        )
 
 
 def reject(
@@ -180,10 +210,10 @@ def reject(
             created=stamp,
             finished=stamp,
             filename=entry.filename,
+            source_path=entry.filename,
             sha256=entry.sha256,
             size=entry.size,
             original_key=entry.original_key,
-            media_type="application/zip",
             batch_id=batch_id,
             error=JobError(code=code, message=message),
         )

@@ -1,9 +1,12 @@
-"""Batches: many files (any of them a ZIP archive) under one id, their progress and their exports.
+"""Batches: many files (any of them a ZIP, tar or tar.gz archive) under one id, their progress and
+their exports.
 
 POST /v1/batches stores every file content-addressed, records one job per document and hands each
 archive to a worker to expand (never in the request: a 2 GiB archive would hold it for minutes).
-GET /v1/batches/{id} reads progress from the batch's Redis counters; /results streams the exports
-written when the batch finished (or builds them on first request if that did not happen).
+GET /v1/batches/{id} reads progress (counts, pages, ETA) from the batch's Redis counters and its
+first failed members from the failed-state index; /jobs pages the jobs, by state from that state's
+index; /results streams the exports written when the batch finished (or builds them on first
+request if that did not happen). Every route loads the batch through `_load`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,17 @@ from api.deps import (
 )
 from api.errors import ApiError, ErrorResponse
 from api.routes.documents import ForceForm, ForceQuery, IdempotencyKey
-from api.schemas import AcceptedJob, BatchAccepted, BatchArchive, BatchJob, BatchRerun, BatchStatus
+from api.schemas import (
+    AcceptedJob,
+    BatchAccepted,
+    BatchArchive,
+    BatchJob,
+    BatchJobsPage,
+    BatchPages,
+    BatchRerun,
+    BatchStatus,
+    FailedMember,
+)
 from api.uploads import StoredUpload, store_uploads
 from gongkai.log import get_logger
 from gongkai.settings import Settings
@@ -59,6 +72,7 @@ log = get_logger("gongkai.api")
 
 RETRY_AFTER_SECONDS = "2"
 DEFAULT_PAGE = 100
+DEFAULT_FAILED = 20  # failed members shown in a batch's status; the rest page through /jobs?state=failed
 # GET /results while another process writes the exports: how long to wait for them, how often to look.
 EXPORT_WAIT_SECONDS = 60.0
 EXPORT_POLL_SECONDS = 0.1
@@ -154,6 +168,7 @@ async def _record_batch(
             id=new_job_id(),
             created=now(),
             filename=s.upload.filename,
+            source_path=s.upload.filename,
             sha256=s.original.sha256,
             size=s.original.size,
             original_key=s.original.key,
@@ -227,22 +242,28 @@ async def get_batch(
     tenant: TenantDep,
     offset: Annotated[int, Query(ge=0, description="first job of the page")] = 0,
     limit: Annotated[int | None, Query(ge=0, description="jobs per page (default 100)")] = None,
+    failed_limit: Annotated[
+        int, Query(ge=0, description="failed members listed (the rest: links.failed)")
+    ] = DEFAULT_FAILED,
 ) -> BatchStatus:
     batch = await _load(batches, batch_id, tenant)
     limit = min(DEFAULT_PAGE if limit is None else limit, settings.batch_page_max)
+    failed_limit = min(failed_limit, settings.batch_page_max)
 
-    def page() -> tuple[list[ArchiveEntry], list[dict[str, Any]]]:
+    def page() -> tuple[list[ArchiveEntry], list[dict[str, Any]], list[dict[str, Any]]]:
         ids = batches.job_ids(batch_id, offset, limit) if limit else []
-        return batches.archives(batch_id), batches.job_rows(ids)
+        failed = batches.job_ids_in_state(batch_id, JobState.FAILED, 0, failed_limit) if failed_limit else []
+        return batches.archives(batch_id), batches.job_rows(ids), batches.job_rows(failed)
 
-    archives, rows = await run_in_threadpool(page)
+    archives, rows, failed_rows = await run_in_threadpool(page)
     if not batch.finished:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
-    done = batch.counts.succeeded + batch.counts.failed
     base = request.url_for("get_batch", batch_id=batch_id).path
-    links = {"self": base} | {f"results_{fmt}": f"{base}/results?format={fmt}" for fmt in MEDIA_TYPES}
+    links = {"self": base, "jobs": f"{base}/jobs", "failed": f"{base}/jobs?state={JobState.FAILED.value}"}
+    links |= {f"results_{fmt}": f"{base}/results?format={fmt}" for fmt in MEDIA_TYPES}
     if limit and offset + limit < batch.total:
         links["next"] = f"{base}?offset={offset + limit}&limit={limit}"
+    done = batch.done
     return BatchStatus(
         id=batch.id,
         created=batch.created,
@@ -251,11 +272,67 @@ async def get_batch(
         counts=batch.counts,
         # below 1 until finished: archives still expanding will add jobs
         progress=1.0 if batch.finished else min(0.9999, round(done / batch.total, 4)) if batch.total else 0.0,
+        pages=BatchPages(done=batch.pages_done, total=batch.pages_total),
+        eta_seconds=batch.eta_seconds(now()),
         archives_pending=batch.archives_pending,
         archives=[BatchArchive.of(a) for a in archives],
+        failed_members=[FailedMember.of(row) for row in failed_rows],
         offset=offset,
         limit=limit,
         jobs=[BatchJob.model_validate(row) for row in rows],
+        links=links,
+    )
+
+
+@router.get(
+    "/{batch_id}/jobs",
+    response_model=BatchJobsPage,
+    responses=_404,
+    name="get_batch_jobs",
+    summary="A page of a batch's jobs, in batch order, optionally only those in one state",
+)
+async def get_batch_jobs(
+    batch_id: str,
+    request: Request,
+    settings: SettingsDep,
+    batches: BatchesDep,
+    tenant: TenantDep,
+    state: Annotated[JobState | None, Query(description="only the jobs in this state")] = None,
+    offset: Annotated[int, Query(ge=0, description="first job of the page")] = 0,
+    after: Annotated[
+        int | None, Query(ge=0, description="cursor: the jobs after this position (links.next)")
+    ] = None,
+    limit: Annotated[int | None, Query(ge=0, description="jobs per page (default 100)")] = None,
+) -> BatchJobsPage:
+    batch = await _load(batches, batch_id, tenant)
+    limit = min(DEFAULT_PAGE if limit is None else limit, settings.batch_page_max)
+
+    def page() -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
+        # one more than the page: whether there is a next one, without counting
+        found = (
+            batches.job_page(batch_id, state, after=after, offset=offset, limit=limit + 1) if limit else []
+        )
+        return found, batches.job_rows([job_id for _, job_id in found[:limit]])
+
+    found, rows = await run_in_threadpool(page)
+    total = batch.total if state is None else batch.counts.get(state.value, 0)
+    base = request.url_for("get_batch_jobs", batch_id=batch_id).path
+    query = f"state={state.value}&" if state else ""
+    start = f"after={after}" if after is not None else f"offset={offset}"
+    links = {"self": f"{base}?{query}{start}&limit={limit}", "batch": f"/v1/batches/{batch_id}"}
+    if len(found) > limit:
+        # a cursor, not an offset: a job changing state meanwhile cannot shift the next page
+        links["next"] = f"{base}?{query}after={found[limit - 1][0]}&limit={limit}"
+    return BatchJobsPage(
+        batch_id=batch_id,
+        state=state,
+        total=total,
+        offset=offset,
+        limit=limit,
+        jobs=[
+            BatchJob.model_validate(row | {"position": pos})
+            for (pos, _), row in zip(found, rows, strict=False)
+        ],
         links=links,
     )
 
@@ -281,8 +358,7 @@ async def get_results(
         raise ApiError(
             409,
             "batch_not_finished",
-            f"batch {batch_id}: {batch.counts.queued + batch.counts.running} jobs and "
-            f"{batch.archives_pending} archives still to do",
+            f"batch {batch_id}: {batch.unfinished} jobs and {batch.archives_pending} archives still to do",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
     size = await _export_size(batch_id, format, batches, objects, settings)

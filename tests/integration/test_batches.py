@@ -1,10 +1,12 @@
-"""Batches and ZIP archives through the real service: expansion, refusals, progress and exports."""
+"""Batches and archives (ZIP, tar, tar.gz, nested) through the real service: expansion, refusals,
+progress, paging and exports."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import tarfile
 import time
 import uuid
 from typing import Any
@@ -14,10 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from gongkai.stack import Stack
-from storage import ObjectStore
+from storage import ArchiveEntry, BatchStore, JobStore, ObjectStore
+from storage.batches import new_batch_id
 from tests.conftest import example_reports, truth_for
 from tests.integration.test_examples import TABLES, leaves
+from tests.storage.archive_files import make_tar, tar_gz_bomb
 from tests.storage.zipfiles import legacy_name, lying_sizes, make_zip, set_flag, with_raw_names, zip_bomb
+from workers.archives import ArchiveServices, expand_archive
 
 GBK_NAME = "年报/工业信息和科技局2023年政府信息公开工作年度报告.txt"
 
@@ -141,7 +146,7 @@ def test_unsafe_encrypted_and_nested_members_fail_alone(client: httpx.Client, st
             ("../evil.txt", b"evil"),
             (outside, b"evil"),
             ("C:\\Windows\\evil.txt", b"evil"),
-            ("inner.zip", make_zip([("a.txt", b"a")])),
+            ("inner.zip", make_zip([("deeper.zip", make_zip([("a.txt", b"a")]))])),
             ("secret.txt", b"password protected"),
             (report.name, report.read_bytes()),
         ]
@@ -156,7 +161,7 @@ def test_unsafe_encrypted_and_nested_members_fail_alone(client: httpx.Client, st
         "../evil.txt": "unsafe_path",
         outside: "unsafe_path",
         "C:\\Windows\\evil.txt": "unsafe_path",
-        "inner.zip": "nested_archive",
+        "inner.zip/deeper.zip": "nested_archive",
         "secret.txt": "encrypted_archive_member",
     }
     assert batch["total"] == 7  # the report twice: loose and zipped
@@ -246,3 +251,186 @@ def test_retried_jobs_and_expansions_are_counted_once(client: httpx.Client, stac
     loose = client.get(f"/v1/jobs/{accepted['jobs'][0]['id']}").json()
     assert loose["attempts"] >= 2
     assert batch["counts"]["succeeded"] == 3, batch["jobs"]
+
+
+def by_path(batch: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {j["source_path"]: j for j in batch["jobs"]}
+
+
+def result(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    response = client.get(f"/v1/jobs/{job_id}/result")
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()["document"]
+    return document
+
+
+def test_tar_and_tar_gz_batches_expand_and_their_jobs_succeed(client: httpx.Client) -> None:
+    reports = example_reports()
+    tar = make_tar([("年报/", b""), *((f"年报/{p.name}", p.read_bytes()) for p in reports[:2])])
+    tgz = make_tar([(p.name, p.read_bytes()) for p in reports[2:4]], gz=True)
+    # told by their bytes: the names say nothing
+    batch = wait_batch(client, post_batch(client, ("reports.tar", tar), ("more.dat", tgz))["id"])
+    assert [(a["state"], a["members"], a["skipped"]) for a in batch["archives"]] == [
+        ("expanded", 2, 1),
+        ("expanded", 2, 0),
+    ]
+    jobs = by_path(batch)
+    assert set(jobs) == {f"reports.tar/年报/{p.name}" for p in reports[:2]} | {
+        f"more.dat/{p.name}" for p in reports[2:4]
+    }
+    assert batch["counts"]["succeeded"] == 4, batch["jobs"]
+    for path, report in (
+        (f"reports.tar/年报/{reports[0].name}", reports[0]),
+        (f"more.dat/{reports[3].name}", reports[3]),
+    ):
+        document = result(client, jobs[path]["id"])
+        truth = truth_for(report)
+        assert (document["agency"], document["year"]) == (truth["agency"], truth["year"])
+    job = client.get(f"/v1/jobs/{jobs[f'more.dat/{reports[2].name}']['id']}").json()
+    assert job["source_path"] == f"more.dat/{reports[2].name}" and job["filename"] == reports[2].name
+
+
+def test_nested_archives_open_one_level_deep(client: httpx.Client) -> None:
+    reports = example_reports()
+    third_level = make_zip([("x.txt", reports[0].read_bytes())])
+    inner = make_tar(
+        [
+            (f"dir/{reports[1].name}", reports[1].read_bytes()),
+            (f"dir/{reports[2].name}", reports[2].read_bytes()),
+            ("deeper/third.zip", third_level),
+            ("deeper/third.tar", make_tar([("x.txt", b"x")])),
+        ],
+        gz=True,
+    )
+    outer = make_zip([("inner/inner.tar.gz", inner), (reports[3].name, reports[3].read_bytes())])
+    batch = wait_batch(
+        client, post_batch(client, ("outer.zip", outer), (reports[4].name, reports[4].read_bytes()))["id"]
+    )
+    jobs = by_path(batch)
+    nested = "outer.zip/inner/inner.tar.gz"
+    states = {path: (j["state"], (j["error"] or {}).get("code")) for path, j in jobs.items()}
+    assert states == {
+        f"{nested}/dir/{reports[1].name}": ("succeeded", None),
+        f"{nested}/dir/{reports[2].name}": ("succeeded", None),
+        f"{nested}/deeper/third.zip": ("failed", "nested_archive"),
+        f"{nested}/deeper/third.tar": ("failed", "nested_archive"),
+        f"outer.zip/{reports[3].name}": ("succeeded", None),
+        reports[4].name: ("succeeded", None),  # a plain upload's source_path is its name
+    }
+    assert batch["archives"][0]["members"] == 5
+    document = result(client, jobs[f"{nested}/dir/{reports[2].name}"]["id"])
+    assert document["agency"] == truth_for(reports[2])["agency"]
+    assert {f["source_path"]: f["code"] for f in batch["failed_members"]} == {
+        f"{nested}/deeper/third.zip": "nested_archive",
+        f"{nested}/deeper/third.tar": "nested_archive",
+    }
+
+
+def test_tar_links_devices_and_escapes_fail_alone(client: httpx.Client, stack: Stack) -> None:
+    report = example_reports()[1]
+    outside = f"/tmp/gongkai-evil-{uuid.uuid4().hex}.txt"
+    tar = make_tar(
+        [
+            (report.name, report.read_bytes()),
+            ("../evil.txt", b"evil"),
+            (outside, b"evil"),
+            ("link.txt", tarfile.SYMTYPE, "/etc/passwd"),
+            ("hard.txt", tarfile.LNKTYPE, report.name),
+            ("tty", tarfile.CHRTYPE, ""),
+            ("pipe", tarfile.FIFOTYPE, ""),
+        ],
+        gz=True,
+    )
+    batch = wait_batch(client, post_batch(client, ("mixed.tgz", tar))["id"])
+    codes = {j["filename"]: (j["error"] or {}).get("code") for j in batch["jobs"]}
+    assert codes == {
+        report.name: None,
+        "../evil.txt": "unsafe_path",
+        outside: "unsafe_path",
+        "link.txt": "unsafe_path",
+        "hard.txt": "unsafe_path",
+        "tty": "unsafe_path",
+        "pipe": "unsafe_path",
+    }
+    assert batch["counts"]["succeeded"] == 1 and batch["counts"]["failed"] == 6
+    assert not __import__("os").path.exists(outside)
+    assert not (stack.data.parent / "evil.txt").exists() and not (stack.data / "evil.txt").exists()
+    messages = {f["source_path"]: f["message"] for f in batch["failed_members"]}
+    assert "symbolic link" in messages["mixed.tgz/link.txt"] and "device" in messages["mixed.tgz/tty"]
+
+
+def test_a_tar_gz_bomb_is_refused_quickly(client: httpx.Client) -> None:
+    bomb = tar_gz_bomb(200 * 1024 * 1024)  # 200 MB of zeros in a fifth of a megabyte
+    started = time.monotonic()
+    batch = wait_batch(client, post_batch(client, ("bomb.tar.gz", bomb))["id"], timeout=30)
+    assert time.monotonic() - started < 15
+    [archive] = batch["archives"]
+    assert (archive["state"], archive["error"]["code"]) == ("failed", "archive_too_large")
+    assert "gzip stream expands" in archive["error"]["message"]
+    assert [f["code"] for f in batch["failed_members"]] == ["archive_too_large"]
+
+
+def test_jobs_page_by_state_and_status_counts_pages(client: httpx.Client) -> None:
+    reports = example_reports()
+    entries = [(f"r/{p.name}", p.read_bytes()) for p in reports]
+    entries += [(f"n/{i}.txt", f"第{i}号通知，不是年报。".encode()) for i in range(7)]
+    entries.sort()  # n/… before r/…
+    batch = wait_batch(client, post_batch(client, ("mixed.tar", make_tar(entries)))["id"])
+    assert batch["counts"]["succeeded"] == 5 and batch["counts"]["failed"] == 7, batch["jobs"]
+    in_order = [j["id"] for j in batch["jobs"]]
+    assert [j["filename"] for j in batch["jobs"]] == [name for name, _ in entries]
+    for state, count in (("failed", 7), ("succeeded", 5), (None, 12)):
+        seen: list[dict[str, Any]] = []
+        params: dict[str, Any] | None = {"limit": 3} | ({"state": state} if state else {})
+        url: str | None = f"/v1/batches/{batch['id']}/jobs"
+        while url:
+            page = client.get(url, params=params).json()
+            assert page["total"] == count
+            seen += page["jobs"]
+            url, params = page["links"].get("next"), None  # the link carries the query
+        assert len(seen) == count and [j["id"] for j in seen] == [
+            i for i in in_order if i in {j["id"] for j in seen}
+        ]
+        assert all(j["state"] == (state or j["state"]) for j in seen)
+    status = client.get(f"/v1/batches/{batch['id']}", params={"failed_limit": 3}).json()
+    assert status["pages"]["done"] == status["pages"]["total"] >= 5
+    assert [f["source_path"] for f in status["failed_members"]] == [f"mixed.tar/n/{i}.txt" for i in range(3)]
+    assert {f["code"] for f in status["failed_members"]} == {"not_a_report"}
+    assert status["eta_seconds"] == 0.0
+
+
+def test_a_nested_expansion_run_again_makes_each_job_once(services: Stack) -> None:
+    """A redelivered expansion (its first run died before recording the archive's outcome) finds the
+    jobs of the nested members under the same ids instead of making them twice."""
+    reports = example_reports()
+    inner = make_tar([(p.name, p.read_bytes()) for p in reports[:2]] + [("x.zip", make_zip([("y", b"y")]))])
+    outer = make_zip([("in/inner.tar", inner), (reports[2].name, reports[2].read_bytes())])
+    settings = services.settings
+    jobs = JobStore.from_settings(settings)
+    objects = ObjectStore(settings)
+    batches = BatchStore(jobs.redis)
+    stored = objects.put_original(io.BytesIO(outer), max_bytes=len(outer))
+    entry = ArchiveEntry(
+        id="0", filename="up.zip", sha256=stored.sha256, size=stored.size, original_key=stored.key
+    )
+    batch_id = new_batch_id()
+    batches.create(batch_id, files=1, archives=[entry])
+    runs: list[list[str]] = []
+    for _ in range(2):
+        queued: list[str] = []
+        done = expand_archive(batch_id, "0", ArchiveServices(jobs, batches, objects), settings, queued.append)
+        assert done is not None and done.members == 4
+        runs.append(queued)
+        # the run "died" before finishing: the archive is still expanding for the next one
+        jobs.redis.hset(f"gongkai:batch:{batch_id}:archives", "0", entry.model_dump_json())
+        jobs.redis.hincrby(f"gongkai:batch:{batch_id}", "archives_pending", 1)
+    assert runs[0] == runs[1] and len(runs[0]) == 3  # the nested x.zip is refused, never queued
+    batch = batches.get(batch_id)
+    assert batch.total == 4 and batch.counts["queued"] == 3 and batch.counts["failed"] == 1
+    paths = [row["source_path"] for row in batches.job_rows(batches.job_ids(batch_id))]
+    assert paths == [
+        *(f"up.zip/in/inner.tar/{p.name}" for p in reports[:2]),
+        "up.zip/in/inner.tar/x.zip",
+        f"up.zip/{reports[2].name}",
+    ]
+    jobs.redis.close()
