@@ -23,6 +23,9 @@ from gongkai.settings import Settings
 
 KEY_PREFIX = "gongkai:job:"
 BATCH_PREFIX = "gongkai:batch:"
+# The change feed (storage/feed.py): one stream per tenant, appended to by `_WRITE` below.
+FEED_PREFIX = "gongkai:feed:"
+DEFAULT_TENANT = "default"
 
 # KEYS[1] job hash; ARGV: ttl, mode ('create': only if absent, 'update': only if present, 'put'),
 # a field to increment ('' for none), then field/value pairs (JSON values).
@@ -45,6 +48,17 @@ local ttl = tonumber(ARGV[1])
 if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 local batch = redis.call('HGET', key, 'batch_id')
 local new = redis.call('HGET', key, 'state')
+-- the change feed: the first time the job is final, in this same write (never twice, never missed)
+if (new == '"succeeded"' or new == '"failed"') and redis.call('HEXISTS', key, 'feed_id') == 0 then
+  local tenant = redis.call('HGET', key, 'tenant')
+  local t = '@DEFAULT_TENANT@'
+  if tenant and tenant ~= 'null' then t = cjson.decode(tenant) end
+  local fid = redis.call('XADD', '@FEED_PREFIX@' .. t, '*',
+    'job_id', cjson.encode(string.sub(key, @ID_START@)), 'batch_id', batch or 'null', 'state', new,
+    'finished', redis.call('HGET', key, 'finished') or 'null',
+    'error', redis.call('HGET', key, 'error') or 'null')
+  redis.call('HSET', key, 'feed_id', cjson.encode(fid))
+end
 if not batch or batch == 'null' or old == new then return result end
 local bkey = '@BATCH_PREFIX@' .. cjson.decode(batch)
 -- an expired batch is not brought back as a hash of counters alone
@@ -56,7 +70,9 @@ if not old then
   if ttl > 0 then redis.call('EXPIRE', bkey .. ':jobs', ttl) end
 end
 return result
-""".replace("@BATCH_PREFIX@", BATCH_PREFIX).replace("@ID_START@", str(len(KEY_PREFIX) + 1))
+"""
+_WRITE = _WRITE.replace("@BATCH_PREFIX@", BATCH_PREFIX).replace("@ID_START@", str(len(KEY_PREFIX) + 1))
+_WRITE = _WRITE.replace("@FEED_PREFIX@", FEED_PREFIX).replace("@DEFAULT_TENANT@", DEFAULT_TENANT)
 
 
 class JobState(StrEnum):
@@ -120,6 +136,8 @@ class Job(BaseModel):
     result_key: str | None = None
     error: JobError | None = None
     batch_id: str | None = None
+    # POSTed (signed) when the job finishes; only for a job uploaded alone (a batch has its own)
+    callback_url: str | None = None
 
 
 def now() -> datetime:
