@@ -56,6 +56,7 @@ class Batch(BaseModel):
     files: int  # files in the request (an archive counts once)
     archives_pending: int
     counts: Counts
+    callback_url: str | None = None  # POSTed (signed) when the batch finishes
 
     @property
     def total(self) -> int:
@@ -118,14 +119,20 @@ class BatchStore:
     def from_settings(cls, settings: Settings) -> BatchStore:
         return cls(make_redis(settings), ttl_seconds=settings.job_ttl_seconds)
 
-    def create(self, batch_id: str, *, files: int, archives: list[ArchiveEntry]) -> None:
+    def create(
+        self, batch_id: str, *, files: int, archives: list[ArchiveEntry], callback_url: str | None = None
+    ) -> None:
         """Record the batch and its archives before any of its jobs (the job store counts into it)."""
         key = _key(batch_id)
         pipe = self.redis.pipeline()
-        pipe.hset(
-            key,
-            mapping={"created": now().isoformat(), "files": files, "archives_pending": len(archives)},
-        )
+        fields: dict[str | bytes, bytes | float | int | str] = {
+            "created": now().isoformat(),
+            "files": files,
+            "archives_pending": len(archives),
+        }
+        if callback_url:
+            fields["callback_url"] = callback_url
+        pipe.hset(key, mapping=fields)
         if archives:
             pipe.hset(key + ":archives", mapping={a.id: a.model_dump_json() for a in archives})
         if self.ttl:
@@ -144,6 +151,7 @@ class BatchStore:
             files=int(raw["files"]),
             archives_pending=int(raw.get("archives_pending", 0)),
             counts=counts,
+            callback_url=raw.get("callback_url"),
         )
 
     def archives(self, batch_id: str) -> list[ArchiveEntry]:

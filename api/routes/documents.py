@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from api.callbacks import CallbackUrlForm, checked_callback_url
 from api.deps import EnqueueDep, JobsDep, ObjectsDep, SettingsDep
 from api.errors import ErrorResponse
 from api.schemas import Accepted, AcceptedJob
@@ -34,7 +35,9 @@ async def upload(
     objects: ObjectsDep,
     enqueue: EnqueueDep,
     files: Annotated[list[UploadFile] | None, File(description="the report files (text, PDF, image)")] = None,
+    callback_url: CallbackUrlForm = None,
 ) -> Accepted:
+    callback = checked_callback_url(callback_url)
     stored = await store_uploads(files, settings, objects)
 
     accepted: list[AcceptedJob] = []
@@ -47,6 +50,7 @@ async def upload(
             sha256=original.sha256,
             size=original.size,
             original_key=original.key,
+            callback_url=callback,
         )
         await run_in_threadpool(jobs.create, job)
         await run_in_threadpool(enqueue, job.id)
