@@ -4,7 +4,7 @@ The entry is appended by the job store's write script in the same atomic call th
 `succeeded` or `failed`, and only the first time (the job hash keeps the entry id in `feed_id`), so a
 redelivered job that finishes again is not fed twice and no finished job is ever missed. Readers page
 with an opaque cursor (the last stream id they saw); stream ids only grow, so a poller neither skips
-nor re-reads an entry.
+nor re-reads an entry. Entries older than the job records' TTL are trimmed as new ones arrive.
 """
 
 from __future__ import annotations

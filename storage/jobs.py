@@ -53,10 +53,17 @@ if (new == '"succeeded"' or new == '"failed"') and redis.call('HEXISTS', key, 'f
   local tenant = redis.call('HGET', key, 'tenant')
   local t = '@DEFAULT_TENANT@'
   if tenant and tenant ~= 'null' then t = cjson.decode(tenant) end
-  local fid = redis.call('XADD', '@FEED_PREFIX@' .. t, '*',
-    'job_id', cjson.encode(string.sub(key, @ID_START@)), 'batch_id', batch or 'null', 'state', new,
-    'finished', redis.call('HGET', key, 'finished') or 'null',
-    'error', redis.call('HGET', key, 'error') or 'null')
+  local xadd = {'XADD', '@FEED_PREFIX@' .. t}
+  -- entries older than the job records they name go (a poller further behind than that lost them)
+  if ttl > 0 then
+    local since = (tonumber(redis.call('TIME')[1]) - ttl) * 1000
+    xadd[#xadd + 1] = 'MINID'; xadd[#xadd + 1] = string.format('%d', since)
+  end
+  local fields = {'*', 'job_id', cjson.encode(string.sub(key, @ID_START@)), 'batch_id', batch or 'null',
+    'state', new, 'finished', redis.call('HGET', key, 'finished') or 'null',
+    'error', redis.call('HGET', key, 'error') or 'null'}
+  for _, v in ipairs(fields) do xadd[#xadd + 1] = v end
+  local fid = redis.call(unpack(xadd))
   redis.call('HSET', key, 'feed_id', cjson.encode(fid))
 end
 if not batch or batch == 'null' or old == new then return result end

@@ -69,3 +69,12 @@ def test_cursors_are_opaque_and_checked() -> None:
     for bad in ("!!", encode_cursor("nope"), encode_cursor("12-x")):
         with pytest.raises(BadCursor):
             decode_cursor(bad)
+
+
+def test_entries_older_than_the_job_records_are_trimmed(jobs: JobStore) -> None:
+    store = JobStore(jobs.redis, ttl_seconds=3600)
+    jobs.redis.xadd(feed_key("trim"), {"job_id": '"ancient"', "state": '"failed"'}, id="1-0")
+    job = store.create(make_job())
+    jobs.redis.hset(f"gongkai:job:{job.id}", "tenant", '"trim"')
+    store.fail(job.id, "not_a_report", "no")
+    assert [e.job_id for e in Feed(jobs.redis).read(None, 10, tenant="trim").results] == [job.id]
