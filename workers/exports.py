@@ -11,6 +11,7 @@ many reports the batch holds.
 - `long` table (CSV/Parquet, and the `long` sheet of the XLSX): one row per report × table-三 row,
   the seven applicant columns as columns; a report without table 三 (a failed job, a pre-2019
   report) is one row with `row` empty, so no job is ever left out.
+  (An XLSX sheet holds 1 048 576 rows: the rows past that go on to a sheet `long 2`, and so on.)
 - `wide` table (CSV/Parquet, the `wide` sheet): one row per report, one column per numeric field
   of tables 二, 三 and 四 under its dotted key — the 2021 keys in template order, then the 2019-trial
   keys the 2021 template lacks — so the columns are the same for every batch.
@@ -59,6 +60,7 @@ MEDIA_TYPES: dict[str, str] = {
 # The stored objects: JSONL and XLSX (both tables as sheets) once, CSV and Parquet per table.
 ARTIFACTS: tuple[str, ...] = ("jsonl", "long.csv", "wide.csv", "long.parquet", "wide.parquet", "xlsx")
 PAGE = 200
+XLSX_MAX_ROWS = 1_048_576  # rows of one worksheet, its header included; more go on to "long 2", …
 FETCHERS = 8  # concurrent result GETs: latency-bound, not CPU-bound
 
 REPORT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
@@ -119,14 +121,25 @@ class _TableWriters:
         self.csv = csv.writer(csv_file)
         self.csv.writerow(columns(table))
         self.parquet = pq.ParquetWriter(parquet_file, schema(table), compression="zstd")
-        self.sheet = workbook.create_sheet(table)
-        self.sheet.append(list(columns(table)))
+        self.workbook = workbook
+        self.sheets = 0
+        self._new_sheet()
+
+    def _new_sheet(self) -> None:
+        self.sheets += 1
+        name = self.table if self.sheets == 1 else f"{self.table} {self.sheets}"
+        self.sheet = self.workbook.create_sheet(name)
+        self.sheet.append(list(columns(self.table)))
+        self.sheet_rows = 1
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         names = columns(self.table)
         for row in rows:
             self.csv.writerow(_csv_cell(row[c]) for c in names)
+            if self.sheet_rows >= XLSX_MAX_ROWS:  # a long table of ~40 000 reports fills a sheet
+                self._new_sheet()
             self.sheet.append([_xlsx_cell(row[c]) for c in names])
+            self.sheet_rows += 1
         self.parquet.write_table(pa.Table.from_pylist(rows, schema=schema(self.table)))
 
 

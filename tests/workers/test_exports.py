@@ -137,3 +137,19 @@ def test_a_presigned_url_serves_the_stored_export(
     assert response.status_code == 200
     assert response.content == stored(objects, batch_id, "long.csv")
     assert f"batch-{batch_id}.long.csv" in response.headers["content-disposition"]
+
+
+def test_a_full_worksheet_continues_on_the_next(
+    batch: tuple[str, dict[str, Any]], jobs: JobStore, objects: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch_id, _ = batch
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 21)  # 20 rows and the header per sheet
+    exports.build_exports(batch_id, BatchStore(jobs.redis), objects)
+    book = load_workbook(io.BytesIO(stored(objects, batch_id, "xlsx")), read_only=True)
+    long_rows = len(list(csv.reader(io.StringIO(stored(objects, batch_id, "long.csv").decode())))) - 1
+    sheets = [n for n in book.sheetnames if n.startswith("long")]
+    assert sheets == ["long"] + [f"long {i}" for i in range(2, len(sheets) + 1)]
+    counts = [len(list(book[n].values)) - 1 for n in sheets]
+    assert sum(counts) == long_rows and max(counts) == 20 and len(sheets) == -(-long_rows // 20)
+    assert all(next(iter(book[n].values)) == exports.columns("long") for n in sheets)
+    assert "wide" in book.sheetnames
