@@ -365,6 +365,7 @@ def test_a_failing_receiver_gets_the_call_after_retries(
 
 
 def test_a_single_upload_announces_its_job(client: httpx.Client, stack: Stack, receiver: Receiver) -> None:
+    _, cursor = drain(client, None)
     report = sorted(EXAMPLES.glob("*.txt"))[1]
     response = client.post(
         "/v1/documents",
@@ -379,6 +380,9 @@ def test_a_single_upload_announces_its_job(client: httpx.Client, stack: Stack, r
     assert body["links"]["result"] == f"/v1/jobs/{job_id}/result"
     deliveries = client.get(f"/v1/jobs/{job_id}/deliveries").json()
     assert [d["status_code"] for d in deliveries["deliveries"]] == [204]
+    # a single upload is in the feed too, without a batch
+    fed = [e for e in drain(client, cursor)[0] if e["job_id"] == job_id]
+    assert [(e["batch_id"], e["state"]) for e in fed] == [(None, "succeeded")]
 
 
 def test_callback_urls_must_be_http(client: httpx.Client) -> None:
