@@ -34,6 +34,10 @@ class DeliveryLog:
         )
         return bool(taken)
 
+    def release(self, kind: Kind, item_id: str) -> None:
+        """Undo `claim` (the call could not be queued: let the next finisher try)."""
+        self.redis.delete(_key(kind, item_id) + ":claimed")
+
     def record(
         self, kind: Kind, item_id: str, *, url: str, event: str, status_code: int | None, error: str | None
     ) -> int:

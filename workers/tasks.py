@@ -166,7 +166,11 @@ def deliver_webhook(kind: Kind, item_id: str) -> int | None:
 def _queue_webhook(kind: Kind, item_id: str) -> None:
     # The claim makes it once per job or batch, however often the job is redelivered.
     if deliveries().claim(kind, item_id):
-        deliver_webhook.apply_async(args=(kind, item_id), queue=BATCH_QUEUE)
+        try:
+            deliver_webhook.apply_async(args=(kind, item_id), queue=BATCH_QUEUE)
+        except Exception:
+            deliveries().release(kind, item_id)
+            raise
 
 
 def _after_job(job_id: str, jobs: JobStore, store: BatchStore) -> None:

@@ -96,3 +96,5 @@ def test_each_attempt_is_recorded(receiver: tuple[str, list[dict[str, Any]]], jo
                            call["headers"]["X-Gongkai-Signature"])  # fmt: skip
     assert call["headers"]["X-Gongkai-Delivery"] == f"job-{item}"
     assert log.claim("job", item) and not log.claim("job", item)  # announced once
+    log.release("job", item)
+    assert log.claim("job", item)
