@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import ApiKeyAuth
 from api.errors import BodyTooLarge, error_response, install_error_handlers
-from api.routes import batches, documents, health, jobs
+from api.routes import batches, documents, health, jobs, results
 from gongkai.log import configure_logging, get_logger
 from gongkai.settings import Settings, get_settings
 from storage import BatchStore, JobStore, ObjectStore
@@ -111,6 +111,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(jobs.router)
     app.include_router(batches.router)
+    app.include_router(results.router)
     app.include_router(health.router)
     # Room for every file at the limit plus multipart overhead.
     max_body = settings.max_upload_bytes * settings.max_files_per_request + 1024 * 1024

@@ -172,3 +172,37 @@ class BatchJobsPage(BaseModel):
     limit: int
     jobs: list[BatchJob]
     links: dict[str, str]
+
+
+class FeedResult(BaseModel):
+    """One finished job in the change feed (GET /v1/results)."""
+
+    cursor: str
+    job_id: str
+    batch_id: str | None
+    state: JobState
+    finished: datetime | None
+    error: JobError | None
+    result: str | None  # the result's URL when the job succeeded
+
+
+class FeedPage(BaseModel):
+    results: list[FeedResult]
+    next: str | None  # `since` for the next poll (the same cursor when nothing new arrived)
+
+
+class Delivery(BaseModel):
+    """One attempt to POST a webhook."""
+
+    attempt: int
+    url: str
+    event: str
+    time: datetime
+    status_code: int | None
+    error: str | None
+    delivered: bool
+
+
+class Deliveries(BaseModel):
+    callback_url: str | None
+    deliveries: list[Delivery]

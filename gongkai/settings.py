@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     # How long a POST's Idempotency-Key is remembered (a retry within it gets the first answer).
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
 
+    # Downstream pull: the change feed (GET /v1/results) and webhooks (callback_url).
+    feed_page_max: int = Field(default=1000, gt=0)  # entries per page of GET /v1/results
+    # HMAC-SHA256 key of X-Gongkai-Signature; set your own in production.
+    webhook_secret: SecretStr = SecretStr("gongkai-webhook-secret")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_retries: int = Field(default=8, ge=0)
+    webhook_retry_backoff: int = Field(default=2, gt=0)  # seconds; doubles each retry (Celery backoff)
+    webhook_retry_backoff_max: int = Field(default=600, gt=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -62,6 +62,7 @@ class Batch(BaseModel):
     pages_total: int = 0
     first_started: datetime | None = None  # when the first of its jobs started running
     ran: int = 0  # jobs that ran to an outcome since then
+    callback_url: str | None = None  # POSTed (signed) when the batch finishes
 
     @property
     def total(self) -> int:
@@ -156,11 +157,12 @@ class BatchStore:
         archives: list[ArchiveEntry],
         force: bool = False,
         tenant: str | None = None,
+        callback_url: str | None = None,
     ) -> None:
         """Record the batch and its archives before any of its jobs (the job store counts into it)."""
         key = _key(batch_id)
         pipe = self.redis.pipeline()
-        fields: dict[str | bytes, str | int] = {
+        fields: dict[str | bytes, bytes | float | int | str] = {
             "created": now().isoformat(),
             "files": files,
             "archives_pending": len(archives),
@@ -169,6 +171,8 @@ class BatchStore:
             fields["force"] = "1"
         if tenant is not None:
             fields["tenant"] = tenant
+        if callback_url:
+            fields["callback_url"] = callback_url
         pipe.hset(key, mapping=fields)
         if archives:
             pipe.hset(key + ":archives", mapping={a.id: a.model_dump_json() for a in archives})
@@ -193,6 +197,7 @@ class BatchStore:
             first_started=datetime.fromisoformat(first_started) if first_started else None,
             ran=int(raw.get("ran", 0)),
             tenant=raw.get("tenant"),
+            callback_url=raw.get("callback_url"),
         )
 
     def archives(self, batch_id: str) -> list[ArchiveEntry]:
@@ -241,7 +246,8 @@ class BatchStore:
         return [(int(score), job_id) for job_id, score in scored]
 
     def job_rows(self, job_ids: list[str]) -> list[dict[str, Any]]:
-        """id, filename, source_path, state, error, needs_review and duplicate_of of each job, in one round trip."""
+        """id, filename, source_path, state, error, needs_review and duplicate_of of each job (one round
+        trip)."""
         pipe = self.redis.pipeline()
         for job_id in job_ids:
             pipe.hmget(KEY_PREFIX + job_id, list(_ROW_FIELDS))

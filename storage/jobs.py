@@ -25,6 +25,9 @@ from gongkai.settings import Settings
 
 KEY_PREFIX = "gongkai:job:"
 BATCH_PREFIX = "gongkai:batch:"
+# The change feed (storage/feed.py): one stream per tenant, appended to by `_WRITE` below.
+FEED_PREFIX = "gongkai:feed:"
+DEFAULT_TENANT = "default"
 
 # KEYS[1] job hash; ARGV: ttl, mode ('create': only if absent, 'update': only if present, 'put'),
 # a field to increment ('' for none), then field/value pairs (JSON values).
@@ -51,8 +54,35 @@ redis.call('HSET', key, unpack(pairs_))
 local ttl = tonumber(ARGV[1])
 if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 local batch = redis.call('HGET', key, 'batch_id')
-if not batch or batch == 'null' then return result end
-local bkey = '@BATCH_PREFIX@' .. cjson.decode(batch)
+local bkey
+if batch and batch ~= 'null' then bkey = '@BATCH_PREFIX@' .. cjson.decode(batch) end
+if bkey and not old then
+  -- a new job of a batch belongs to the batch's tenant (archive members are made by a worker)
+  local tenant = redis.call('HGET', bkey, 'tenant')
+  if tenant and (redis.call('HGET', key, 'tenant') or 'null') == 'null' then
+    redis.call('HSET', key, 'tenant', cjson.encode(tenant))
+  end
+end
+local new = redis.call('HGET', key, 'state')
+-- the change feed: the first time the job is final, in this same write (never twice, never missed)
+if (new == '"succeeded"' or new == '"failed"') and redis.call('HEXISTS', key, 'feed_id') == 0 then
+  local tenant = redis.call('HGET', key, 'tenant')
+  local t = '@DEFAULT_TENANT@'
+  if tenant and tenant ~= 'null' then t = cjson.decode(tenant) end
+  local xadd = {'XADD', '@FEED_PREFIX@' .. t}
+  -- entries older than the job records they name go (a poller further behind than that lost them)
+  if ttl > 0 then
+    local since = (tonumber(redis.call('TIME')[1]) - ttl) * 1000
+    xadd[#xadd + 1] = 'MINID'; xadd[#xadd + 1] = string.format('%d', since)
+  end
+  local fields = {'*', 'job_id', cjson.encode(string.sub(key, @ID_START@)), 'batch_id', batch or 'null',
+    'state', new, 'finished', redis.call('HGET', key, 'finished') or 'null',
+    'error', redis.call('HGET', key, 'error') or 'null'}
+  for _, v in ipairs(fields) do xadd[#xadd + 1] = v end
+  local fid = redis.call(unpack(xadd))
+  redis.call('HSET', key, 'feed_id', cjson.encode(fid))
+end
+if not bkey then return result end
 -- an expired batch is not brought back as a hash of counters alone
 if redis.call('EXISTS', bkey) == 0 then return result end
 local new_progress = redis.call('HGET', key, 'progress')
@@ -67,7 +97,6 @@ if new_progress ~= old_progress then
   if done1 ~= done0 then redis.call('HINCRBY', bkey, 'pages_done', done1 - done0) end
   if total1 ~= total0 then redis.call('HINCRBY', bkey, 'pages_total', total1 - total0) end
 end
-local new = redis.call('HGET', key, 'state')
 if old == new then return result end
 local id = string.sub(key, @ID_START@)
 local new_state = cjson.decode(new)
@@ -82,11 +111,6 @@ redis.call('HINCRBY', bkey, 'n_' .. new_state, 1)
 -- throughput: jobs that ran to an outcome (not back to the queue for a retry)
 if old == '"running"' and new_state ~= 'queued' then redis.call('HINCRBY', bkey, 'ran', 1) end
 if not old then
-  -- a new job of a batch belongs to the batch's tenant (archive members are made by a worker)
-  local tenant = redis.call('HGET', bkey, 'tenant')
-  if tenant and (redis.call('HGET', key, 'tenant') or 'null') == 'null' then
-    redis.call('HSET', key, 'tenant', cjson.encode(tenant))
-  end
   position = redis.call('RPUSH', bkey .. ':jobs', id) - 1
   if ttl > 0 then redis.call('EXPIRE', bkey .. ':jobs', ttl) end
 end
@@ -98,7 +122,9 @@ local index = bkey .. ':state:' .. new_state
 redis.call('ZADD', index, tonumber(position) or 0, id)
 if ttl > 0 then redis.call('EXPIRE', index, ttl) end
 return result
-""".replace("@BATCH_PREFIX@", BATCH_PREFIX).replace("@ID_START@", str(len(KEY_PREFIX) + 1))
+"""
+_WRITE = _WRITE.replace("@BATCH_PREFIX@", BATCH_PREFIX).replace("@ID_START@", str(len(KEY_PREFIX) + 1))
+_WRITE = _WRITE.replace("@FEED_PREFIX@", FEED_PREFIX).replace("@DEFAULT_TENANT@", DEFAULT_TENANT)
 
 
 class JobState(StrEnum):
@@ -173,6 +199,8 @@ class Job(BaseModel):
     force: bool = False
     # The API key's tenant that uploaded it (a batch's jobs: the batch's); None is nobody's.
     tenant: str | None = None
+    # POSTed (signed) when the job finishes; only for a job uploaded alone (a batch has its own)
+    callback_url: str | None = None
 
 
 def now() -> datetime:

@@ -3,7 +3,8 @@
 `process_document`'s body is `pipeline.run_job`; the signals record what the body cannot see: the
 start of each attempt, a retry after a transient error, and a failure that escaped (retries
 exhausted). `expand_archive` turns an uploaded ZIP into jobs of its batch; whoever finishes the
-last job of a batch queues `export_batch`.
+last job of a batch queues `export_batch`, which queues the batch's webhook (`deliver_webhook`) once
+the exports are written; a job uploaded alone with a callback_url queues its own when it finishes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gongkai.log import configure_logging, get_logger
 from gongkai.settings import get_settings
 from storage import (
     TRANSIENT_ERRORS,
+    BatchNotFound,
     BatchStore,
     ErrorCode,
     JobNotFound,
@@ -27,8 +29,11 @@ from storage import (
     ObjectStore,
     Stage,
 )
-from workers import archives, exports, pipeline
-from workers.celery_app import EXPAND_TASK, EXPORT_TASK, TASK_NAME, app
+from storage.deliveries import DeliveryLog, Kind
+from workers import archives, exports, pipeline, webhooks
+from workers.celery_app import BATCH_QUEUE, EXPAND_TASK, EXPORT_TASK, TASK_NAME, app
+
+WEBHOOK_TASK = "gongkai.deliver_webhook"  # args: "job" | "batch", its id
 
 log = get_logger("gongkai.worker")
 _settings = get_settings()
@@ -110,16 +115,71 @@ def expand_archive(batch_id: str, archive_id: str) -> str | None:
 )
 def export_batch(batch_id: str) -> dict[str, int] | None:
     # None when the API is already building them for a client that asked first.
-    return exports.build_exports_once(
-        batch_id, batches(), services().objects, lock_seconds=_settings.task_time_limit
+    try:
+        return exports.build_exports_once(
+            batch_id, batches(), services().objects, lock_seconds=_settings.task_time_limit
+        )
+    finally:
+        # Announced after the exports are written (or failed to be: the API builds them on request).
+        with contextlib.suppress(*_UNRECORDABLE):
+            if batches().get(batch_id).callback_url:
+                _queue_webhook("batch", batch_id)
+
+
+@lru_cache(maxsize=1)
+def deliveries() -> DeliveryLog:
+    return DeliveryLog(clients().jobs.redis, ttl_seconds=_settings.job_ttl_seconds)
+
+
+@app.task(
+    name=WEBHOOK_TASK,
+    autoretry_for=(webhooks.DeliveryFailed, *TRANSIENT_ERRORS),
+    retry_backoff=_settings.webhook_retry_backoff,
+    retry_backoff_max=_settings.webhook_retry_backoff_max,
+    retry_jitter=True,
+    max_retries=_settings.webhook_max_retries,
+)
+def deliver_webhook(kind: Kind, item_id: str) -> int | None:
+    """One attempt to POST the finished job's or batch's callback; raising retries it with backoff."""
+    try:
+        if kind == "job":
+            job = clients().jobs.get(item_id)
+            url, payload = job.callback_url, webhooks.job_payload(job)
+        else:
+            batch = batches().get(item_id)
+            url, payload = batch.callback_url, webhooks.batch_payload(batch)
+    except (JobNotFound, BatchNotFound):
+        return None  # expired meanwhile: nothing left to announce
+    if not url:
+        return None
+    return webhooks.deliver(
+        kind,
+        item_id,
+        url,
+        payload,
+        secret=_settings.webhook_secret.get_secret_value(),
+        timeout=_settings.webhook_timeout_seconds,
+        deliveries=deliveries(),
     )
+
+
+def _queue_webhook(kind: Kind, item_id: str) -> None:
+    # The claim makes it once per job or batch, however often the job is redelivered.
+    if deliveries().claim(kind, item_id):
+        try:
+            deliver_webhook.apply_async(args=(kind, item_id), queue=BATCH_QUEUE)
+        except Exception:
+            deliveries().release(kind, item_id)
+            raise
 
 
 def _after_job(job_id: str, jobs: JobStore, store: BatchStore) -> None:
     with contextlib.suppress(JobNotFound):
-        batch_id = jobs.get(job_id).batch_id
-        if batch_id:
-            _maybe_export(batch_id, store)
+        job = jobs.get(job_id)
+        if job.batch_id:
+            _maybe_export(job.batch_id, store)
+        elif job.callback_url and job.state.finished:
+            _queue_webhook("job", job_id)
 
 
 def _maybe_export(batch_id: str, store: BatchStore) -> None:
@@ -192,6 +252,7 @@ def _fresh_clients(**_: Any) -> None:
     # Never share sockets with the parent across fork.
     clients.cache_clear()
     batches.cache_clear()
+    deliveries.cache_clear()
 
 
 @signals.task_failure.connect(sender=expand_archive)

@@ -5,8 +5,10 @@ POST /v1/batches stores every file content-addressed, records one job per docume
 archive to a worker to expand (never in the request: a 2 GiB archive would hold it for minutes).
 GET /v1/batches/{id} reads progress (counts, pages, ETA) from the batch's Redis counters and its
 first failed members from the failed-state index; /jobs pages the jobs, by state from that state's
-index; /results streams the exports written when the batch finished (or builds them on first
-request if that did not happen). Every route loads the batch through `_load`.
+index; /export (and /results, its one-row-per-report form) streams or presigns the exports written when
+the batch finished (or builds them on first request if that did not happen); /deliveries lists
+the calls of its callback_url; /rerun queues failed or needs-review jobs again. Every route loads
+the batch through `_load`.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from __future__ import annotations
 import asyncio
 import time
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
 from api.auth import TenantDep
+from api.callbacks import CallbackUrlForm, checked_callback_url
 from api.deps import (
     BatchesDep,
     Enqueue,
@@ -43,6 +46,8 @@ from api.schemas import (
     BatchPages,
     BatchRerun,
     BatchStatus,
+    Deliveries,
+    Delivery,
     FailedMember,
 )
 from api.uploads import StoredUpload, store_uploads
@@ -63,9 +68,10 @@ from storage import (
 from storage.archives import ArchiveCode
 from storage.batches import new_batch_id
 from storage.dedup import reuse_earlier
+from storage.deliveries import DeliveryLog
 from storage.jobs import new_job_id, now
 from storage.objects import export_key
-from workers.exports import FORMATS, MEDIA_TYPES, build_exports_once
+from workers.exports import FORMATS, MEDIA_TYPES, artifact, build_exports_once, presigned_export
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 log = get_logger("gongkai.api")
@@ -77,7 +83,9 @@ DEFAULT_FAILED = 20  # failed members shown in a batch's status; the rest page t
 EXPORT_WAIT_SECONDS = 60.0
 EXPORT_POLL_SECONDS = 0.1
 _404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
-ExportFormat = Literal["jsonl", "csv", "parquet"]
+ExportFormat = Literal["jsonl", "csv", "parquet", "xlsx"]
+ExportTable = Literal["long", "wide"]
+ResultsFormat = Literal["jsonl", "csv", "parquet"]  # /results: the former, one-row-per-report route
 
 
 @router.post(
@@ -106,11 +114,13 @@ async def create_batch(
     files: Annotated[
         list[UploadFile] | None, File(description="report files (text, PDF, image) and/or ZIP archives")
     ] = None,
+    callback_url: CallbackUrlForm = None,
     force_form: ForceForm = False,
     force_query: ForceQuery = False,
     idempotency_key: IdempotencyKey = None,
 ) -> BatchAccepted | JSONResponse:
     force = force_form or force_query
+    callback = checked_callback_url(callback_url)
     idempotency.check_key(idempotency_key)
     stored = await store_uploads(files, settings, objects, archives=True)
     claim = await idempotency.begin(
@@ -124,7 +134,7 @@ async def create_batch(
         return claim.response()
     try:
         accepted = await _record_batch(
-            request, stored, force, tenant, jobs, batches, objects, enqueue, enqueue_archive
+            request, stored, force, tenant, callback, jobs, batches, objects, enqueue, enqueue_archive
         )
     except BaseException:
         if claim is not None:
@@ -141,6 +151,7 @@ async def _record_batch(
     stored: list[StoredUpload],
     force: bool,
     tenant: str,
+    callback: str | None,
     jobs: JobStore,
     batches: BatchStore,
     objects: ObjectStore,
@@ -161,7 +172,10 @@ async def _record_batch(
     ]
     # `force` on the batch reaches the archive members, which the worker makes.
     await run_in_threadpool(
-        partial(batches.create, force=force, tenant=tenant), batch_id, files=len(stored), archives=archives
+        partial(batches.create, force=force, tenant=tenant, callback_url=callback),
+        batch_id,
+        files=len(stored),
+        archives=archives,
     )
     documents = [
         Job(
@@ -260,7 +274,9 @@ async def get_batch(
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     base = request.url_for("get_batch", batch_id=batch_id).path
     links = {"self": base, "jobs": f"{base}/jobs", "failed": f"{base}/jobs?state={JobState.FAILED.value}"}
-    links |= {f"results_{fmt}": f"{base}/results?format={fmt}" for fmt in MEDIA_TYPES}
+    links |= {f"results_{fmt}": f"{base}/results?format={fmt}" for fmt in get_args(ResultsFormat)}
+    links |= {f"export_{fmt}": f"{base}/export?format={fmt}" for fmt in MEDIA_TYPES}
+    links["deliveries"] = f"{base}/deliveries"
     if limit and offset + limit < batch.total:
         links["next"] = f"{base}?offset={offset + limit}&limit={limit}"
     done = batch.done
@@ -282,6 +298,39 @@ async def get_batch(
         jobs=[BatchJob.model_validate(row) for row in rows],
         links=links,
     )
+
+
+_EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = (
+    _404
+    | {409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}}
+    | {200: {"content": {t.split(";")[0]: {} for t in MEDIA_TYPES.values()}}}
+    | {307: {"description": "redirect to a presigned S3 URL of the export"}}
+)
+
+
+@router.get(
+    "/{batch_id}/export",
+    responses=_EXPORT_RESPONSES,
+    response_model=None,
+    summary="The whole finished batch as one dataset: JSONL, CSV, Parquet or XLSX (long or wide table)",
+)
+async def get_export(
+    batch_id: str,
+    settings: SettingsDep,
+    batches: BatchesDep,
+    objects: ObjectsDep,
+    tenant: TenantDep,
+    format: Annotated[ExportFormat, Query(description="jsonl | csv | parquet | xlsx")] = "jsonl",
+    table: Annotated[
+        ExportTable,
+        Query(
+            description="csv/parquet: `long` (a row per report × table-三 row) or `wide` (a row per "
+            "report, a column per field); xlsx has both as sheets"
+        ),
+    ] = "long",
+    redirect: Annotated[bool, Query(description="307 to a presigned S3 URL instead of streaming")] = False,
+) -> StreamingResponse | RedirectResponse:
+    return await _serve_export(batch_id, format, table, redirect, settings, batches, objects, tenant)
 
 
 @router.get(
@@ -339,11 +388,9 @@ async def get_batch_jobs(
 
 @router.get(
     "/{batch_id}/results",
-    responses=_404
-    | {409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}}
-    | {200: {"content": {t.split(";")[0]: {} for t in MEDIA_TYPES.values()}}},
-    response_class=StreamingResponse,
-    summary="Every result of a finished batch as JSONL, CSV or Parquet",
+    responses=_EXPORT_RESPONSES,
+    response_model=None,
+    summary="Every result of a finished batch, one line/row per report (the `wide` export)",
 )
 async def get_results(
     batch_id: str,
@@ -351,8 +398,34 @@ async def get_results(
     batches: BatchesDep,
     objects: ObjectsDep,
     tenant: TenantDep,
-    format: Annotated[ExportFormat, Query(description="jsonl | csv | parquet")] = "jsonl",
-) -> StreamingResponse:
+    format: Annotated[ResultsFormat, Query(description="jsonl | csv | parquet")] = "jsonl",
+    redirect: Annotated[bool, Query(description="307 to a presigned S3 URL instead of streaming")] = False,
+) -> StreamingResponse | RedirectResponse:
+    return await _serve_export(batch_id, format, "wide", redirect, settings, batches, objects, tenant)
+
+
+@router.get(
+    "/{batch_id}/deliveries",
+    response_model=Deliveries,
+    responses=_404,
+    summary="Every attempt to call the batch's callback_url (status code, time, error)",
+)
+async def get_deliveries(batch_id: str, batches: BatchesDep, tenant: TenantDep) -> Deliveries:
+    batch = await _load(batches, batch_id, tenant)
+    attempts = await run_in_threadpool(DeliveryLog(batches.redis).list, "batch", batch_id)
+    return Deliveries(callback_url=batch.callback_url, deliveries=[Delivery(**a) for a in attempts])
+
+
+async def _serve_export(
+    batch_id: str,
+    fmt: ExportFormat,
+    table: ExportTable,
+    redirect: bool,
+    settings: Settings,
+    batches: BatchStore,
+    objects: ObjectStore,
+    tenant: str,
+) -> StreamingResponse | RedirectResponse:
     batch = await _load(batches, batch_id, tenant)
     if not batch.finished:
         raise ApiError(
@@ -361,31 +434,35 @@ async def get_results(
             f"batch {batch_id}: {batch.unfinished} jobs and {batch.archives_pending} archives still to do",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
-    size = await _export_size(batch_id, format, batches, objects, settings)
-    body = await run_in_threadpool(objects.stream_export, batch_id, format)
+    name = artifact(fmt, table)
+    size = await _export_size(batch_id, name, batches, objects, settings)
+    if redirect:
+        url = await run_in_threadpool(presigned_export, objects, batch_id, name)
+        return RedirectResponse(url, status_code=307)
+    body = await run_in_threadpool(objects.stream_export, batch_id, name)
     return StreamingResponse(
         body,
-        media_type=MEDIA_TYPES[format],
+        media_type=MEDIA_TYPES[fmt],
         headers={
             "Content-Length": str(size),
-            "Content-Disposition": f'attachment; filename="batch-{batch_id}.{format}"',
+            "Content-Disposition": f'attachment; filename="batch-{batch_id}.{name}"',
         },
     )
 
 
 async def _export_size(
-    batch_id: str, fmt: str, batches: BatchStore, objects: ObjectStore, settings: Settings
+    batch_id: str, name: str, batches: BatchStore, objects: ObjectStore, settings: Settings
 ) -> int:
     """The size of the stored export, once there is one. Not there: build it now (the worker's
     export task was lost, or has not run yet), unless someone (the worker, another request) is
     building it right now; then wait for theirs instead of building it a second time."""
     deadline = time.monotonic() + EXPORT_WAIT_SECONDS
-    while (size := await run_in_threadpool(objects.export_size, batch_id, fmt)) is None:
+    while (size := await run_in_threadpool(objects.export_size, batch_id, name)) is None:
         sizes = await run_in_threadpool(
             partial(build_exports_once, lock_seconds=settings.task_time_limit), batch_id, batches, objects
         )
         if sizes is not None:
-            return sizes[fmt]
+            return sizes[name]
         if time.monotonic() > deadline:
             raise ApiError(
                 503,

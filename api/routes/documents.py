@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
 from api.auth import TenantDep
+from api.callbacks import CallbackUrlForm, checked_callback_url
 from api.deps import EnqueueDep, JobsDep, ObjectsDep, SettingsDep
 from api.errors import ErrorResponse
 from api.schemas import Accepted, AcceptedJob
@@ -58,11 +59,13 @@ async def upload(
     enqueue: EnqueueDep,
     tenant: TenantDep,
     files: Annotated[list[UploadFile] | None, File(description="the report files (text, PDF, image)")] = None,
+    callback_url: CallbackUrlForm = None,
     force_form: ForceForm = False,
     force_query: ForceQuery = False,
     idempotency_key: IdempotencyKey = None,
 ) -> Accepted | JSONResponse:
     force = force_form or force_query
+    callback = checked_callback_url(callback_url)
     idempotency.check_key(idempotency_key)
     stored = await store_uploads(files, settings, objects)
     claim = await idempotency.begin(
@@ -88,6 +91,7 @@ async def upload(
                 original_key=original.key,
                 force=force,
                 tenant=tenant,
+                callback_url=callback,
             )
             await run_in_threadpool(jobs.create, job)
             earlier = None if force else await run_in_threadpool(reuse_earlier, jobs, objects, job)
