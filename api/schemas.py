@@ -38,6 +38,7 @@ class JobStatus(BaseModel):
     media_type: str | None
     error: JobError | None
     batch_id: str | None = None
+    cancel_requested: bool = False  # a cancel reached it while running; it stops at its next page
     links: dict[str, str]
 
     @classmethod
@@ -119,3 +120,11 @@ class BatchStatus(BaseModel):
     limit: int
     jobs: list[BatchJob]
     links: dict[str, str]
+
+
+class BatchCancelled(BaseModel):
+    id: str
+    cancelled: int  # queued jobs this request cancelled
+    cancelling: int  # running jobs asked to stop at their next page or stage
+    finished: bool  # whether the batch has nothing left to run
+    counts: Counts

@@ -17,9 +17,9 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import BatchesDep, EnqueueArchiveDep, EnqueueDep, JobsDep, ObjectsDep, SettingsDep
+from api.deps import BatchesDep, EnqueueArchiveDep, EnqueueDep, JobsDep, ObjectsDep, RevokeDep, SettingsDep
 from api.errors import ApiError, ErrorResponse
-from api.schemas import AcceptedJob, BatchAccepted, BatchArchive, BatchJob, BatchStatus
+from api.schemas import AcceptedJob, BatchAccepted, BatchArchive, BatchCancelled, BatchJob, BatchStatus
 from api.uploads import store_uploads
 from gongkai.log import get_logger
 from gongkai.settings import Settings
@@ -233,3 +233,35 @@ async def _export_size(
             )
         await asyncio.sleep(EXPORT_POLL_SECONDS)
     return size
+
+
+@router.post(
+    "/{batch_id}/cancel",
+    response_model=BatchCancelled,
+    responses=_404,
+    summary="Cancel a batch: its queued jobs at once, running ones at their next page, later archive members",
+)
+async def cancel_batch(
+    batch_id: str, jobs: JobsDep, batches: BatchesDep, revoke: RevokeDep
+) -> BatchCancelled:
+    await _load(batches, batch_id)
+    try:
+        done = await run_in_threadpool(batches.cancel, batch_id, jobs)
+    except BatchNotFound:
+        raise ApiError(404, "batch_not_found", f"no batch with id {batch_id}") from None
+
+    def cancelled_ids() -> list[str]:
+        return [
+            row["id"] for row in batches.job_rows(batches.job_ids(batch_id)) if row["state"] == "cancelled"
+        ]
+
+    await run_in_threadpool(lambda: revoke(cancelled_ids()))
+    batch = await _load(batches, batch_id)
+    log.info("batch.cancel", batch_id=batch_id, cancelled=done.cancelled, cancelling=done.cancelling)
+    return BatchCancelled(
+        id=batch_id,
+        cancelled=done.cancelled,
+        cancelling=done.cancelling,
+        finished=batch.finished,
+        counts=batch.counts,
+    )

@@ -9,12 +9,15 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import JobsDep, ObjectsDep
+from api.deps import JobsDep, ObjectsDep, RevokeDep
 from api.errors import ApiError, ErrorResponse, not_found
 from api.schemas import JobStatus, Result
+from gongkai.log import get_logger
 from storage import Job, JobNotFound, JobState, JobStore, ObjectNotFound
+from storage.jobs import CancelOutcome
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+log = get_logger("gongkai.api")
 
 RETRY_AFTER_SECONDS = "1"
 _404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
@@ -115,3 +118,27 @@ async def get_original(
 
 def _quote(name: str) -> str:
     return quote(name, safe="")
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobStatus,
+    responses=_404 | _409 | {202: {"model": JobStatus, "description": "running: it stops at its next page"}},
+    summary="Cancel a job: a queued one at once, a running one at its next page or stage",
+)
+async def cancel_job(job_id: str, jobs: JobsDep, revoke: RevokeDep, response: Response) -> JobStatus:
+    await _load(jobs, job_id)
+    try:
+        outcome = await run_in_threadpool(jobs.cancel, job_id)
+    except JobNotFound:
+        raise not_found(job_id) from None
+    if outcome == CancelOutcome.FINISHED:
+        job = await _load(jobs, job_id)
+        raise ApiError(409, "job_finished", f"job {job_id} already {job.state.value}; nothing to cancel")
+    await run_in_threadpool(revoke, [job_id])
+    job = await _load(jobs, job_id)
+    log.info("job.cancel", job_id=job_id, outcome=outcome.value)
+    if outcome == CancelOutcome.CANCELLING and not job.state.finished:
+        response.status_code = 202
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return JobStatus.of(job)
