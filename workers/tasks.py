@@ -217,9 +217,16 @@ def _on_prerun(task_id: str, args: Any = None, **_: Any) -> None:
     log.info("job.started", job_id=job_id, attempt=attempt)
 
 
+@signals.task_prerun.connect(sender=expand_archive)
+@signals.task_prerun.connect(sender=export_batch)
+def _bind_batch(args: Any = None, **_: Any) -> None:
+    if args:
+        structlog.contextvars.bind_contextvars(batch_id=str(args[0]))
+
+
 @signals.task_postrun.connect
 def _unbind(**_: Any) -> None:
-    structlog.contextvars.unbind_contextvars("job_id")
+    structlog.contextvars.unbind_contextvars("job_id", "batch_id")
 
 
 @signals.task_retry.connect(sender=process_document)
