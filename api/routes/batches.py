@@ -153,7 +153,7 @@ async def get_batch(
     archives, rows = await run_in_threadpool(page)
     if not batch.finished:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
-    done = batch.counts.succeeded + batch.counts.failed
+    done = batch.counts.succeeded + batch.counts.failed + batch.counts.cancelled
     base = request.url_for("get_batch", batch_id=batch_id).path
     links = {"self": base} | {f"results_{fmt}": f"{base}/results?format={fmt}" for fmt in MEDIA_TYPES}
     if limit and offset + limit < batch.total:

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 import redis
 
+from gongkai.settings import Settings
 from gongkai.stack import Stack
 from storage import ArchiveEntry, ArchiveState, BatchStore, JobState, JobStore
 from storage.batches import new_batch_id
@@ -18,6 +19,7 @@ from storage.jobs import now
 from storage.metrics import Metrics
 from tests.conftest import make_job
 from workers import sweeper
+from workers.celery_app import BATCH_QUEUE, SWEEP_TASK, create_app
 
 
 @pytest.fixture
@@ -111,3 +113,10 @@ def test_a_stuck_expansion_is_resent_then_rejected(client: redis.Redis[str]) -> 
     batches.start_expansion(batch_id, "1", now() - timedelta(seconds=1))
     batches.finish_archive(batch_id, done.model_copy(update={"state": ArchiveState.EXPANDED}))
     assert batches.overdue_expansions() == []
+
+
+def test_the_sweep_runs_on_beat_every_interval_on_the_batch_queue() -> None:
+    app = create_app(Settings(sweep_interval_seconds=7))
+    entry = app.conf.beat_schedule["sweep"]
+    assert (entry["task"], entry["schedule"], entry["options"]["expires"]) == (SWEEP_TASK, 7, 7)
+    assert app.amqp.router.route({}, SWEEP_TASK)["queue"].name == BATCH_QUEUE
