@@ -137,9 +137,11 @@ class _Stages:
         self.check_cancelled()
         self.jobs.update(self.job_id, stage=stage, **fields)
         started = time.monotonic()
-        yield
-        if self.metrics is not None:
-            self.metrics.observe(STAGE_SECONDS, stage.value, time.monotonic() - started)
+        try:
+            yield
+        finally:  # a stage that failed took its time too
+            if self.metrics is not None:
+                self.metrics.observe(STAGE_SECONDS, stage.value, time.monotonic() - started)
 
     def progress(self, done: int, total: int) -> None:
         self.jobs.set_progress(self.job_id, done, total)

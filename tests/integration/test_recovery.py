@@ -128,6 +128,7 @@ def test_a_worker_killed_whole_mid_ocr_is_swept_and_its_job_finishes_once(
         assert client.get(f"/v1/jobs/{job_id}/result").status_code == 200
         counters = Metrics(jobs.redis).counters()
         assert (counters["jobs_swept"], counters["jobs_lost"]) == (1, 1)
+        assert counters["ocr_pages"] == 3  # the run that finished; the killed one counted nothing
         assert jobs.redis.hlen("unacked") == 0  # the dead attempt's message is not waiting to run again
         scraped = client.get("/metrics").text
         assert "gongkai_jobs_swept_total 1.0" in scraped
