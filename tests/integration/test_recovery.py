@@ -1,5 +1,6 @@
 """A worker killed as a whole (main process and pool children) mid-OCR: the sweeper re-queues its
-job once the job's deadline has passed, and the job finishes once, its lost attempt counted.
+job once the job's deadline has passed, and the job finishes once, its lost attempt counted. An
+archive expansion left behind by a dead worker is swept and re-run the same way.
 
 A stack of its own with short limits (a 100 s hard time limit, a sweep every second): a worker and
 an API on their own Redis database (so its queue is not the session worker's) and the session's S3.
@@ -8,11 +9,14 @@ an API on their own Redis database (so its queue is not the session worker's) an
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
 import time
+import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +25,9 @@ import pytest
 
 from gongkai.settings import Settings
 from gongkai.stack import Stack, free_port
-from storage import JobStore
+from storage import BatchStore, JobStore
 from storage.metrics import Metrics
+from tests.conftest import example_reports
 from tests.integration.conftest import FINISHED
 from tests.integration.test_scan_upload import _scanned_tables_pdf
 
@@ -140,4 +145,44 @@ def test_a_worker_killed_whole_mid_ocr_is_swept_and_its_job_finishes_once(
     assert worker_events.count("job.started") == 2
     assert "job.swept" in worker_events and "job.succeeded" in worker_events
     assert swept_at > index_deadline
+    jobs.redis.close()
+
+
+def test_an_archive_expansion_whose_worker_died_is_swept_and_finishes(short_stack: Stack) -> None:
+    settings: Settings = short_stack.settings
+    jobs = JobStore.from_settings(settings)
+    batches = BatchStore(jobs.redis)
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for path in example_reports()[:2]:
+            zf.write(path, path.name)
+    short_stack.stop("worker")
+    try:
+        with httpx.Client(base_url=api, timeout=30) as client:
+            response = client.post("/v1/batches", files=[("files", ("reports.zip", buffer.getvalue()))])
+            assert response.status_code == 202, response.text
+            batch_id = response.json()["id"]
+        # A worker takes the expansion and dies whole: its message sits in the broker's unacked set
+        # (as kombu keeps it) and the expansion is indexed with a deadline that has passed.
+        raw = jobs.redis.rpop("gongkai.batches")
+        assert raw is not None
+        message = json.loads(raw)
+        assert message["headers"]["id"] == f"expand-{batch_id}-0"
+        info = message["properties"]["delivery_info"]
+        jobs.redis.hset("unacked", "dead-tag", json.dumps([message, info["exchange"], info["routing_key"]]))
+        jobs.redis.zadd("unacked_index", {"dead-tag": time.time()})
+        batches.start_expansion(batch_id, "0", datetime.now(UTC) - timedelta(seconds=1))
+    finally:
+        short_stack.start("worker")  # its beat sweeps every second
+
+    deadline = time.monotonic() + 120
+    while not (batch := batches.get(batch_id)).finished:
+        assert time.monotonic() < deadline, f"batch not finished: {batch}"
+        time.sleep(0.5)
+    assert batch.counts.succeeded == 2 and batch.total == 2
+    [archive] = batches.archives(batch_id)
+    assert archive.state == "expanded" and archive.members == 2
+    assert Metrics(jobs.redis).counters()["archives_swept"] == 1
+    assert jobs.redis.hlen("unacked") == 0 and not batches.overdue_expansions()
     jobs.redis.close()
