@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -106,8 +107,15 @@ async def get_original(
         url = await run_in_threadpool(objects.presigned_original, job.original_key, job.filename)
         return RedirectResponse(url, status_code=307)
     filename = job.filename or job.sha256
+    chunks = objects.stream_original(job.original_key)
+    # Opened (first chunk read) before the status line goes out: S3 being down is a 503, not a
+    # 200 whose body breaks off.
+    try:
+        first = await run_in_threadpool(next, chunks, b"")
+    except ObjectNotFound:
+        raise ApiError(404, "original_missing", f"job {job_id}: the stored original is gone") from None
     return StreamingResponse(
-        objects.stream_original(job.original_key),
+        itertools.chain((first,), chunks),
         media_type=job.media_type or "application/octet-stream",
         headers={
             "Content-Length": str(job.size),

@@ -82,6 +82,7 @@ def test_s3_down(stack: Stack, client: httpx.Client, finished_job: str, without:
         client.post("/v1/documents", files=[("files", ("a.txt", "报告".encode()))]),
         client.get(f"/v1/jobs/{finished_job}/result"),
         client.get(f"/v1/jobs/{finished_job}/text"),
+        client.get(f"/v1/jobs/{finished_job}/original"),
     ):
         _unavailable(response, "storage_unavailable")
         assert "S3" in response.json()["error"]["message"]
@@ -95,3 +96,5 @@ def test_s3_down(stack: Stack, client: httpx.Client, finished_job: str, without:
     without.remove("s3")
     assert client.get("/readyz").status_code == 200
     assert client.get(f"/v1/jobs/{finished_job}/result").status_code == 200
+    original = client.get(f"/v1/jobs/{finished_job}/original")
+    assert original.status_code == 200 and original.content == example_reports()[0].read_bytes()
