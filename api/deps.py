@@ -12,6 +12,7 @@ from storage import BatchStore, JobStore, ObjectStore
 
 Enqueue = Callable[[str], None]
 EnqueueArchive = Callable[[str, str], None]  # batch id, archive id
+Revoke = Callable[[list[str]], None]  # task ids (= job ids) whose queued messages are to be dropped
 
 
 def _settings(request: Request) -> Settings:
@@ -44,9 +45,15 @@ def _enqueue(request: Request) -> Enqueue:
     return enqueue
 
 
+def _revoke(request: Request) -> Revoke:
+    revoke: Revoke = request.app.state.revoke
+    return revoke
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 JobsDep = Annotated[JobStore, Depends(_jobs)]
 ObjectsDep = Annotated[ObjectStore, Depends(_objects)]
 EnqueueDep = Annotated[Enqueue, Depends(_enqueue)]
 BatchesDep = Annotated[BatchStore, Depends(_batches)]
 EnqueueArchiveDep = Annotated[EnqueueArchive, Depends(_enqueue_archive)]
+RevokeDep = Annotated[Revoke, Depends(_revoke)]

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import metrics
 from api.auth import ApiKeyAuth
 from api.errors import BodyTooLarge, error_response, install_error_handlers
 from api.routes import batches, documents, health, jobs, results
@@ -95,8 +96,19 @@ def create_api(settings: Settings | None = None) -> FastAPI:
                 EXPAND_TASK, args=[batch_id, archive_id], task_id=f"expand-{batch_id}-{archive_id}"
             )
 
+        def revoke(task_ids: list[str]) -> None:
+            # Best effort: a worker drops a revoked message unrun; the job's state (cancelled, which
+            # no attempt starts from) is what guarantees it, so a failed broadcast changes nothing.
+            if not task_ids:
+                return
+            try:
+                celery.control.revoke(task_ids)
+            except Exception as exc:
+                log.warning("api.revoke_failed", jobs=len(task_ids), error=str(exc)[:200])
+
         app.state.enqueue = enqueue
         app.state.enqueue_archive = enqueue_archive
+        app.state.revoke = revoke
         log.info("api.started", redis=settings.redis_url, s3=settings.s3_endpoint)
         yield
         app.state.jobs.redis.close()
@@ -113,6 +125,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     app.include_router(batches.router)
     app.include_router(results.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)  # no API key: scraped by Prometheus
     # Room for every file at the limit plus multipart overhead.
     max_body = settings.max_upload_bytes * settings.max_files_per_request + 1024 * 1024
     # A batch request: one archive at its limit besides the documents (send big archives one per request).

@@ -43,6 +43,7 @@ class JobStatus(BaseModel):
     batch_id: str | None = None
     duplicate_of: str | None = None  # the earlier job of the same bytes whose outcome this one took
     needs_review: bool | None = None  # succeeded with flagged fields or failing checks
+    cancel_requested: bool = False  # a cancel reached it while running; it stops at its next page
     links: dict[str, str]
 
     @classmethod
@@ -206,3 +207,11 @@ class Delivery(BaseModel):
 class Deliveries(BaseModel):
     callback_url: str | None
     deliveries: list[Delivery]
+
+
+class BatchCancelled(BaseModel):
+    id: str
+    cancelled: int  # queued jobs this request cancelled
+    cancelling: int  # running jobs asked to stop at their next page or stage
+    finished: bool  # whether the batch has nothing left to run
+    counts: Counts

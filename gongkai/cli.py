@@ -405,17 +405,17 @@ def _get_job(client: httpx.Client, job_id: str) -> dict[str, Any]:
     return record
 
 
+_FINISHED = ("succeeded", "failed", "cancelled")
+
+
 def _poll(client: httpx.Client, job_ids: list[str], timeout: float = 600) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     records: dict[str, dict[str, Any]] = {}
     while True:
         for job_id in job_ids:
-            if job_id not in records or records[job_id]["state"] not in ("succeeded", "failed"):
+            if job_id not in records or records[job_id]["state"] not in _FINISHED:
                 records[job_id] = _get_job(client, job_id)
-        if (
-            all(r["state"] in ("succeeded", "failed") for r in records.values())
-            or time.monotonic() > deadline
-        ):
+        if all(r["state"] in _FINISHED for r in records.values()) or time.monotonic() > deadline:
             return [records[j] for j in job_ids]
         time.sleep(0.3)
 

@@ -64,6 +64,16 @@ class Settings(BaseSettings):
     # instead of being run again: one poison document must not take the workers down forever.
     task_max_lost_attempts: int = Field(default=2, gt=0)
     worker_concurrency: int = Field(default=2, gt=0)
+    # The sweeper (workers/sweeper.py) re-queues jobs and archive expansions left `running` by a
+    # worker that died whole (its messages would wait for the broker's visibility timeout): every
+    # `sweep_interval_seconds`, whatever started more than task_time_limit + sweep_margin_seconds
+    # ago (by then Celery's hard limit has killed any live attempt). Keep the margin under 300 s,
+    # the broker's visibility timeout past the time limit, so the sweeper gets there first.
+    sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    sweep_margin_seconds: int = Field(default=60, ge=0, lt=300)
+    # The local stack's worker runs the sweeper's beat schedule itself (`celery worker -B`);
+    # docker-compose runs a separate `beat` service instead.
+    worker_embedded_beat: bool = True
     job_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=0)  # 0: keep job records forever
     # How long a POST's Idempotency-Key is remembered (a retry within it gets the first answer).
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
@@ -79,6 +89,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @property
+    def running_deadline_seconds(self) -> int:
+        return self.task_time_limit + self.sweep_margin_seconds
 
     @property
     def client_api_url(self) -> str:

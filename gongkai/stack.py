@@ -270,6 +270,10 @@ class Stack:
             "--hostname", hostname,
             "--without-gossip", "--without-mingle",
         ]  # fmt: skip
+        if self.settings.worker_embedded_beat:
+            # The sweeper's schedule runs inside the one local worker (docker-compose: a `beat` service).
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            argv += ["--beat", "--schedule", str(self.run_dir / "celerybeat-schedule")]
         proc = self._spawn("worker", argv, self.child_env())
         from workers.celery_app import create_app
 

@@ -7,6 +7,8 @@
                                  position in :jobs (a state's page is one ZRANGE, in batch order)
     gongkai:batch:{id}:archives  hash: archive id → JSON `ArchiveEntry`
     gongkai:batch:{id}:export-lock  whoever is building the exports right now (expires)
+    gongkai:expanding            sorted set: `{batch id}:{archive id}` → deadline of its expansion
+                                 (epoch seconds), for the sweeper; left when the archive is finished
 
 The counters, page sums and state indexes are moved by `JobStore` in the same Lua call that changes a
 job, so reading progress is one HGETALL and a page of one state one ZRANGE however large the batch.
@@ -16,6 +18,7 @@ when no archive is still being expanded and no job is in an unfinished state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from datetime import datetime
@@ -26,7 +29,17 @@ import redis
 from pydantic import BaseModel
 
 from gongkai.settings import Settings
-from storage.jobs import BATCH_PREFIX, KEY_PREFIX, JobError, JobState, make_redis, now
+from storage.jobs import (
+    BATCH_PREFIX,
+    KEY_PREFIX,
+    CancelOutcome,
+    JobError,
+    JobNotFound,
+    JobState,
+    JobStore,
+    make_redis,
+    now,
+)
 
 
 class ArchiveState(StrEnum):
@@ -51,6 +64,11 @@ class ArchiveEntry(BaseModel):
 Counts = dict[str, int]
 
 
+class CancelledBatch(BaseModel):
+    cancelled: int  # queued jobs cancelled by this request
+    cancelling: int  # running jobs asked to stop at their next page or stage
+
+
 class Batch(BaseModel):
     id: str
     created: datetime
@@ -63,6 +81,7 @@ class Batch(BaseModel):
     first_started: datetime | None = None  # when the first of its jobs started running
     ran: int = 0  # jobs that ran to an outcome since then
     callback_url: str | None = None  # POSTed (signed) when the batch finishes
+    cancelled: bool = False  # a client cancelled the batch (its jobs end `cancelled`)
 
     @property
     def total(self) -> int:
@@ -98,14 +117,32 @@ class BatchNotFound(LookupError):
     pass
 
 
-# KEYS[1] batch hash, KEYS[2] archives hash; ARGV: archive id, entry JSON.
-# Leaves `expanding` once: a redelivered expansion cannot decrement twice. Returns 1 if it did.
+EXPANDING_INDEX = "gongkai:expanding"
+EXPANSION_LOSSES = "gongkai:expanding:lost"  # hash: `{batch id}:{archive id}` → expansions lost
+
+# KEYS[1] batch hash, KEYS[2] archives hash, KEYS[3] the expanding index; ARGV: archive id, entry
+# JSON, index member. Leaves `expanding` once: a redelivered expansion cannot decrement twice.
+# Returns 1 if it did.
 _FINISH_ARCHIVE = """
 local old = redis.call('HGET', KEYS[2], ARGV[1])
 if not old or cjson.decode(old)['state'] ~= 'expanding' then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'archives_pending', -1)
+redis.call('ZREM', KEYS[3], ARGV[3])
 return 1
+"""
+
+# KEYS[1] the expanding index, KEYS[2] the archives hash, KEYS[3] the losses hash; ARGV: member,
+# archive id, now. An expansion past its deadline whose archive is still `expanding`: take it off the
+# index (its re-run adds it again when it starts) and count the loss. Returns the losses so far, or 0
+# when a new start or the archive's outcome got there first.
+_SWEEP_ARCHIVE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[3]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+local entry = redis.call('HGET', KEYS[2], ARGV[2])
+if not entry or cjson.decode(entry)['state'] ~= 'expanding' then return 0 end
+return redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
 """
 
 # KEYS[1] batch hash; ARGV: a timestamp, then the counters that must be 0 (archives_pending and the
@@ -144,6 +181,7 @@ class BatchStore:
         self._finish_archive = client.register_script(_FINISH_ARCHIVE)
         self._claim_export = client.register_script(_CLAIM_EXPORT)
         self._unlock = client.register_script(_UNLOCK)
+        self._sweep_archive = client.register_script(_SWEEP_ARCHIVE)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BatchStore:
@@ -198,6 +236,7 @@ class BatchStore:
             ran=int(raw.get("ran", 0)),
             tenant=raw.get("tenant"),
             callback_url=raw.get("callback_url"),
+            cancelled=raw.get("cancelled") == "1",
         )
 
     def archives(self, batch_id: str) -> list[ArchiveEntry]:
@@ -212,9 +251,57 @@ class BatchStore:
     def finish_archive(self, batch_id: str, entry: ArchiveEntry) -> bool:
         """Record the archive's outcome; False if an earlier expansion already did."""
         key = _key(batch_id)
-        return bool(
-            self._finish_archive(keys=[key, key + ":archives"], args=[entry.id, entry.model_dump_json()])
+        keys = [key, key + ":archives", EXPANDING_INDEX]
+        args = [entry.id, entry.model_dump_json(), _member(batch_id, entry.id)]
+        return bool(self._finish_archive(keys=keys, args=args))
+
+    def start_expansion(self, batch_id: str, archive_id: str, deadline: datetime) -> None:
+        """An expansion of the archive starts: index it by the time it must have ended by."""
+        self.redis.zadd(EXPANDING_INDEX, {_member(batch_id, archive_id): deadline.timestamp()})
+
+    def overdue_expansions(self, at: datetime | None = None, limit: int = 1000) -> list[tuple[str, str]]:
+        """(batch id, archive id) of expansions past their deadline."""
+        members: list[str] = self.redis.zrangebyscore(
+            EXPANDING_INDEX, "-inf", (at or now()).timestamp(), start=0, num=limit
         )
+        return [(m.partition(":")[0], m.partition(":")[2]) for m in members]
+
+    def sweep_expansion(self, batch_id: str, archive_id: str, at: datetime | None = None) -> int:
+        """Take an overdue expansion off the index, re-checked in one call; its losses so far, or 0
+        if it was no longer overdue or no longer expanding."""
+        keys = [EXPANDING_INDEX, _key(batch_id) + ":archives", EXPANSION_LOSSES]
+        args = [_member(batch_id, archive_id), archive_id, (at or now()).timestamp()]
+        return int(self._sweep_archive(keys=keys, args=args))
+
+    def mark_cancelled(self, batch_id: str) -> bool:
+        """Flag the batch cancelled: jobs its archives still add are born cancelled. False if the
+        batch does not exist."""
+        key = _key(batch_id)
+        pipe = self.redis.pipeline()
+        pipe.exists(key)
+        pipe.hset(key, "cancelled", "1")
+        exists, _ = pipe.execute()
+        if not exists:
+            self.redis.delete(key)  # HSET made a hash of one field; not a batch
+            return False
+        return True
+
+    def cancel(self, batch_id: str, jobs: JobStore, page: int = 1000) -> CancelledBatch:
+        """Cancel every queued job of the batch and ask every running one to stop (idempotent)."""
+        if not self.mark_cancelled(batch_id):
+            raise BatchNotFound(batch_id)
+        cancelled = cancelling = 0
+        offset = 0
+        while ids := self.job_ids(batch_id, offset, page):
+            offset += len(ids)
+            for row in self.job_rows(ids):
+                if row["state"] not in (JobState.QUEUED, JobState.RUNNING):
+                    continue
+                with contextlib.suppress(JobNotFound):
+                    outcome = jobs.cancel(row["id"])
+                    cancelled += outcome == CancelOutcome.CANCELLED
+                    cancelling += outcome == CancelOutcome.CANCELLING
+        return CancelledBatch(cancelled=cancelled, cancelling=cancelling)
 
     def job_ids(self, batch_id: str, offset: int = 0, limit: int = -1) -> list[str]:
         stop = -1 if limit < 0 else offset + limit - 1
@@ -282,6 +369,10 @@ class BatchStore:
 
     def unlock_export(self, batch_id: str, token: str) -> bool:
         return bool(self._unlock(keys=[_key(batch_id) + ":export-lock"], args=[token]))
+
+
+def _member(batch_id: str, archive_id: str) -> str:
+    return f"{batch_id}:{archive_id}"
 
 
 def _key(batch_id: str) -> str:

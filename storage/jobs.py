@@ -22,50 +22,21 @@ import redis
 from pydantic import BaseModel, Field
 
 from gongkai.settings import Settings
+from storage.metrics import COUNTERS, JOBS_BY_STATE
 
 KEY_PREFIX = "gongkai:job:"
 BATCH_PREFIX = "gongkai:batch:"
 # The change feed (storage/feed.py): one stream per tenant, appended to by `_WRITE` below.
 FEED_PREFIX = "gongkai:feed:"
 DEFAULT_TENANT = "default"
+# Running jobs by deadline (score: started + task_time_limit + margin, epoch seconds).
+RUNNING_INDEX = "gongkai:running"
 
-# KEYS[1] job hash; ARGV: ttl, mode ('create': only if absent, 'update': only if present, 'put'),
-# a field to increment ('' for none), then field/value pairs (JSON values).
-# Returns 0 when 'create' found the job there, -1 when 'update' did not, else 1 (or the increment).
-# The batch keys are derived from the record (standalone Redis; not for Cluster). For a job of a batch
-# it also keeps, in the same call: the n_<state> counters, the per-state index (a sorted set of job
-# ids scored by their position in the batch, so a state's jobs page in batch order without scanning
-# the others), the pages_done/pages_total sums of the jobs' progress, when the first job started and how many
-# have run to an outcome since (for the ETA).
-_WRITE = """
-local key = KEYS[1]
-local exists = redis.call('EXISTS', key)
-if ARGV[2] == 'create' and exists == 1 then return 0 end
-if ARGV[2] == 'update' and exists == 0 then return -1 end
-local old = redis.call('HGET', key, 'state')
-local old_progress = redis.call('HGET', key, 'progress')
-local result = 1
-if ARGV[3] ~= '' then result = redis.call('HINCRBY', key, ARGV[3], 1) end
--- a new attempt of a job still running: the attempt before died without recording an outcome
-if ARGV[3] == 'attempts' and old == '"running"' then redis.call('HINCRBY', key, 'lost_attempts', 1) end
-local pairs_ = {}
-for i = 4, #ARGV do pairs_[#pairs_ + 1] = ARGV[i] end
-redis.call('HSET', key, unpack(pairs_))
-local ttl = tonumber(ARGV[1])
-if ttl > 0 then redis.call('EXPIRE', key, ttl) end
-local batch = redis.call('HGET', key, 'batch_id')
-local bkey
-if batch and batch ~= 'null' then bkey = '@BATCH_PREFIX@' .. cjson.decode(batch) end
-if bkey and not old then
-  -- a new job of a batch belongs to the batch's tenant (archive members are made by a worker)
-  local tenant = redis.call('HGET', bkey, 'tenant')
-  if tenant and (redis.call('HGET', key, 'tenant') or 'null') == 'null' then
-    redis.call('HSET', key, 'tenant', cjson.encode(tenant))
-  end
-end
-local new = redis.call('HGET', key, 'state')
--- the change feed: the first time the job is final, in this same write (never twice, never missed)
-if (new == '"succeeded"' or new == '"failed"') and redis.call('HEXISTS', key, 'feed_id') == 0 then
+# Appends a job that has just become final to its tenant's change feed, once (a redelivered job or
+# a sweep never feeds it twice). Needs the Lua locals key, id, new, batch and ttl.
+_FEED = """
+if (new == '"succeeded"' or new == '"failed"' or new == '"cancelled"')
+    and redis.call('HEXISTS', key, 'feed_id') == 0 then
   local tenant = redis.call('HGET', key, 'tenant')
   local t = '@DEFAULT_TENANT@'
   if tenant and tenant ~= 'null' then t = cjson.decode(tenant) end
@@ -75,12 +46,101 @@ if (new == '"succeeded"' or new == '"failed"') and redis.call('HEXISTS', key, 'f
     local since = (tonumber(redis.call('TIME')[1]) - ttl) * 1000
     xadd[#xadd + 1] = 'MINID'; xadd[#xadd + 1] = string.format('%d', since)
   end
-  local fields = {'*', 'job_id', cjson.encode(string.sub(key, @ID_START@)), 'batch_id', batch or 'null',
+  local fields = {'*', 'job_id', cjson.encode(id), 'batch_id', batch or 'null',
     'state', new, 'finished', redis.call('HGET', key, 'finished') or 'null',
     'error', redis.call('HGET', key, 'error') or 'null'}
   for _, v in ipairs(fields) do xadd[#xadd + 1] = v end
   local fid = redis.call(unpack(xadd))
   redis.call('HSET', key, 'feed_id', cjson.encode(fid))
+end
+"""
+
+# Moves a batch job's state in the batch: the n_<state> counters and the per-state index (a sorted
+# set of job ids scored by their position in the batch, so a state's jobs page in batch order
+# without scanning the others). Needs the Lua locals bkey, id, old (JSON or false), new (JSON), ttl.
+_BATCH_STATE = """
+local new_state = cjson.decode(new)
+local position
+if old then
+  local old_index = bkey .. ':state:' .. cjson.decode(old)
+  redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(old), -1)
+  position = redis.call('ZSCORE', old_index, id)
+  redis.call('ZREM', old_index, id)
+end
+redis.call('HINCRBY', bkey, 'n_' .. new_state, 1)
+-- throughput: jobs that ran to an outcome (not back to the queue for a retry)
+if old == '"running"' and new_state ~= 'queued' then redis.call('HINCRBY', bkey, 'ran', 1) end
+if not old then
+  position = redis.call('RPUSH', bkey .. ':jobs', id) - 1
+  if ttl > 0 then redis.call('EXPIRE', bkey .. ':jobs', ttl) end
+end
+local index = bkey .. ':state:' .. new_state
+redis.call('ZADD', index, tonumber(position) or 0, id)
+if ttl > 0 then redis.call('EXPIRE', index, ttl) end
+"""
+
+# KEYS[1] job hash; ARGV: ttl, mode ('create': only if absent, 'update': only if present, 'put'),
+# a field to increment ('' for none), the running deadline (epoch seconds; '' to keep the one indexed),
+# the states the job may be in ('' for any, else names joined by commas), then field/value pairs
+# (JSON values). Returns 0 when 'create' found the job there, -1 when 'update' did not, -2 when the
+# job was in another state, else 1 (or the increment).
+# Every key besides KEYS[1] is derived from the record (standalone Redis; not for Cluster). For a job
+# of a batch it also keeps, in the same call: the batch's counters and per-state index, the
+# pages_done/pages_total sums of the jobs' progress, when the first job started and how many have
+# run to an outcome since (for the ETA).
+_WRITE = """
+local key = KEYS[1]
+local id = string.sub(key, @ID_START@)
+local exists = redis.call('EXISTS', key)
+if ARGV[2] == 'create' and exists == 1 then return 0 end
+if ARGV[2] == 'update' and exists == 0 then return -1 end
+local old = redis.call('HGET', key, 'state')
+if ARGV[5] ~= '' then
+  local allowed = false
+  for name in string.gmatch(ARGV[5], '[^,]+') do
+    if old == '"' .. name .. '"' then allowed = true end
+  end
+  if not allowed then return -2 end
+end
+local old_progress = redis.call('HGET', key, 'progress')
+local result = 1
+if ARGV[3] ~= '' then result = redis.call('HINCRBY', key, ARGV[3], 1) end
+-- a new attempt of a job still running: the attempt before died without recording an outcome
+if ARGV[3] == 'attempts' and old == '"running"' then
+  redis.call('HINCRBY', key, 'lost_attempts', 1)
+  redis.call('HINCRBY', '@COUNTERS@', 'jobs_lost', 1)
+end
+local pairs_ = {}
+for i = 6, #ARGV do pairs_[#pairs_ + 1] = ARGV[i] end
+redis.call('HSET', key, unpack(pairs_))
+local ttl = tonumber(ARGV[1])
+if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+local batch = redis.call('HGET', key, 'batch_id')
+local bkey = nil
+if batch and batch ~= 'null' then bkey = '@BATCH_PREFIX@' .. cjson.decode(batch) end
+if bkey and not old then
+  -- a new job of a batch belongs to the batch's tenant (archive members are made by a worker)
+  local tenant = redis.call('HGET', bkey, 'tenant')
+  if tenant and (redis.call('HGET', key, 'tenant') or 'null') == 'null' then
+    redis.call('HSET', key, 'tenant', cjson.encode(tenant))
+  end
+  -- a new job of a cancelled batch (an archive still being expanded) is born cancelled
+  if ARGV[2] == 'create' and redis.call('HGET', bkey, 'cancelled') == '1'
+      and redis.call('HGET', key, 'state') == '"queued"' then
+    redis.call('HSET', key, 'state', '"cancelled"', 'stage', '"done"', 'error', '@CANCELLED_ERROR@')
+  end
+end
+local new = redis.call('HGET', key, 'state')
+-- the index of running jobs by deadline, which the sweeper reads (O(stuck jobs), no scan)
+if new == '"running"' then
+  if ARGV[4] ~= '' then redis.call('ZADD', '@RUNNING@', ARGV[4], id) end
+else
+  redis.call('ZREM', '@RUNNING@', id)
+end
+@FEED@
+if old ~= new then
+  if old then redis.call('HINCRBY', '@BY_STATE@', cjson.decode(old), -1) end
+  redis.call('HINCRBY', '@BY_STATE@', cjson.decode(new), 1)
 end
 if not bkey then return result end
 -- an expired batch is not brought back as a hash of counters alone
@@ -98,33 +158,82 @@ if new_progress ~= old_progress then
   if total1 ~= total0 then redis.call('HINCRBY', bkey, 'pages_total', total1 - total0) end
 end
 if old == new then return result end
-local id = string.sub(key, @ID_START@)
-local new_state = cjson.decode(new)
-local position
-if old then
-  local old_index = bkey .. ':state:' .. cjson.decode(old)
-  redis.call('HINCRBY', bkey, 'n_' .. cjson.decode(old), -1)
-  position = redis.call('ZSCORE', old_index, id)
-  redis.call('ZREM', old_index, id)
-end
-redis.call('HINCRBY', bkey, 'n_' .. new_state, 1)
--- throughput: jobs that ran to an outcome (not back to the queue for a retry)
-if old == '"running"' and new_state ~= 'queued' then redis.call('HINCRBY', bkey, 'ran', 1) end
-if not old then
-  position = redis.call('RPUSH', bkey .. ':jobs', id) - 1
-  if ttl > 0 then redis.call('EXPIRE', bkey .. ':jobs', ttl) end
-end
-if new_state == 'running' then
+@BATCH_STATE@
+if new == '"running"' then
   local started = redis.call('HGET', key, 'started')
   if started and started ~= 'null' then redis.call('HSETNX', bkey, 'first_started', cjson.decode(started)) end
 end
-local index = bkey .. ':state:' .. new_state
-redis.call('ZADD', index, tonumber(position) or 0, id)
-if ttl > 0 then redis.call('EXPIRE', index, ttl) end
 return result
 """
-_WRITE = _WRITE.replace("@BATCH_PREFIX@", BATCH_PREFIX).replace("@ID_START@", str(len(KEY_PREFIX) + 1))
-_WRITE = _WRITE.replace("@FEED_PREFIX@", FEED_PREFIX).replace("@DEFAULT_TENANT@", DEFAULT_TENANT)
+
+# KEYS[1] the running index; ARGV: now (epoch seconds), max lost attempts, finished (ISO time),
+# the job id, the job TTL. Settles one job the sweeper found past its deadline, re-checking everything
+# in the same call: a new attempt (a new deadline) or a recorded outcome since the sweeper looked
+# leaves the job alone. Returns 'requeued', 'failed', 'cancelled', or '' when it left the job alone.
+_SWEEP = """
+local id = ARGV[4]
+local ttl = tonumber(ARGV[5])
+local key = '@KEY_PREFIX@' .. id
+local score = redis.call('ZSCORE', KEYS[1], id)
+if not score or tonumber(score) > tonumber(ARGV[1]) then return '' end
+local old = redis.call('HGET', key, 'state')
+if old ~= '"running"' then
+  redis.call('ZREM', KEYS[1], id)
+  return ''
+end
+local lost = redis.call('HINCRBY', key, 'lost_attempts', 1)
+redis.call('HINCRBY', '@COUNTERS@', 'jobs_lost', 1)
+redis.call('HINCRBY', '@COUNTERS@', 'jobs_swept', 1)
+local outcome = 'requeued'
+if redis.call('HGET', key, 'cancel_requested') == 'true' then
+  outcome = 'cancelled'
+  redis.call('HSET', key, 'state', '"cancelled"', 'stage', '"done"', 'finished', ARGV[3],
+             'error', '@CANCELLED_ERROR@')
+elseif lost >= tonumber(ARGV[2]) then
+  outcome = 'failed'
+  local err = cjson.encode({code = 'internal_error', message =
+    'the worker process died ' .. lost .. ' times while processing this document'})
+  redis.call('HSET', key, 'state', '"failed"', 'stage', '"done"', 'finished', ARGV[3], 'error', err)
+else
+  redis.call('HSET', key, 'state', '"queued"', 'stage', '"queued"')
+end
+redis.call('ZREM', KEYS[1], id)
+local new = redis.call('HGET', key, 'state')
+redis.call('HINCRBY', '@BY_STATE@', 'running', -1)
+redis.call('HINCRBY', '@BY_STATE@', cjson.decode(new), 1)
+local batch = redis.call('HGET', key, 'batch_id')
+@FEED@
+if batch and batch ~= 'null' then
+  local bkey = '@BATCH_PREFIX@' .. cjson.decode(batch)
+  if redis.call('EXISTS', bkey) == 1 then
+@BATCH_STATE@
+  end
+end
+return outcome
+"""
+
+# (no apostrophe: it is spliced into the Lua source as a quoted string)
+CANCELLED_ERROR = {"code": "cancelled", "message": "cancelled on request"}
+
+
+def _fill(script: str) -> str:
+    return (
+        script.replace("@FEED@", _FEED)
+        .replace("@BATCH_STATE@", _BATCH_STATE)
+        .replace("@BATCH_PREFIX@", BATCH_PREFIX)
+        .replace("@KEY_PREFIX@", KEY_PREFIX)
+        .replace("@ID_START@", str(len(KEY_PREFIX) + 1))
+        .replace("@RUNNING@", RUNNING_INDEX)
+        .replace("@BY_STATE@", JOBS_BY_STATE)
+        .replace("@COUNTERS@", COUNTERS)
+        .replace("@FEED_PREFIX@", FEED_PREFIX)
+        .replace("@DEFAULT_TENANT@", DEFAULT_TENANT)
+        .replace("@CANCELLED_ERROR@", json.dumps(CANCELLED_ERROR))
+    )
+
+
+_WRITE = _fill(_WRITE)
+_SWEEP = _fill(_SWEEP)
 
 
 class JobState(StrEnum):
@@ -132,10 +241,11 @@ class JobState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED)
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
 class Stage(StrEnum):
@@ -155,6 +265,13 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     TIMEOUT = "timeout"
     STORAGE_UNAVAILABLE = "storage_unavailable"
+    CANCELLED = "cancelled"
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED = "cancelled"  # it was queued and is now cancelled (or was cancelled already)
+    CANCELLING = "cancelling"  # it is running; the worker stops it at its next page or stage
+    FINISHED = "finished"  # it had already succeeded or failed: nothing to cancel
 
 
 class JobError(BaseModel):
@@ -201,6 +318,8 @@ class Job(BaseModel):
     tenant: str | None = None
     # POSTed (signed) when the job finishes; only for a job uploaded alone (a batch has its own)
     callback_url: str | None = None
+    # Set by a cancel while the job runs; the pipeline checks it between pages and stages.
+    cancel_requested: bool = False
 
 
 def now() -> datetime:
@@ -226,14 +345,23 @@ class JobNotFound(LookupError):
 
 
 class JobStore:
-    def __init__(self, client: redis.Redis[str], *, ttl_seconds: int = 0) -> None:
+    def __init__(
+        self, client: redis.Redis[str], *, ttl_seconds: int = 0, running_deadline_seconds: int = 3600
+    ) -> None:
         self.redis = client
         self.ttl = ttl_seconds
+        # How long after its start a running job counts as stuck (its worker must be dead by then).
+        self.running_deadline = running_deadline_seconds
         self._script = client.register_script(_WRITE)
+        self._sweep = client.register_script(_SWEEP)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
-        return cls(make_redis(settings), ttl_seconds=settings.job_ttl_seconds)
+        return cls(
+            make_redis(settings),
+            ttl_seconds=settings.job_ttl_seconds,
+            running_deadline_seconds=settings.running_deadline_seconds,
+        )
 
     def ping(self) -> None:
         self.redis.ping()
@@ -267,17 +395,67 @@ class JobStore:
         self._write(job_id, {name: _dump(value) for name, value in fields.items()}, mode="update")
 
     def start_attempt(self, job_id: str) -> int:
-        """Mark the job running and count the attempt; returns the attempt number.
+        """Mark the job running and count the attempt; returns the attempt number, or 0 for a
+        cancelled job (which is not started).
 
         Starting a job that is still `running` counts a lost attempt (`lost_attempts`): the attempt
-        before ended without success, failure or retry being recorded, i.e. its process died."""
-        return self._write(
+        before ended without success, failure or retry being recorded, i.e. its process died.
+        The job enters the running index with its deadline, for the sweeper."""
+        started = now()
+        written = self._write(
             job_id,
-            {"state": JobState.RUNNING, "stage": Stage.FETCHING, "started": now().isoformat(),
+            {"state": JobState.RUNNING, "stage": Stage.FETCHING, "started": started.isoformat(),
              "finished": None, "error": None},
             mode="update",
             increment="attempts",
+            deadline=started.timestamp() + self.running_deadline,
+            allowed=_STARTABLE,
         )  # fmt: skip
+        return max(written, 0)
+
+    def cancel(self, job_id: str) -> CancelOutcome:
+        """Cancel a queued job at once; ask a running one to stop. Idempotent."""
+        cancelled = {"state": JobState.CANCELLED, "stage": Stage.DONE, "finished": now().isoformat(),
+                     "error": CANCELLED_ERROR}  # fmt: skip
+        # Each write re-checks the state it expects in the same call; a job moving between the two
+        # (queued → running, or running → queued for a retry) is simply looked at again.
+        for _ in range(5):
+            if self._write(job_id, cancelled, mode="update", allowed=(JobState.QUEUED,)) > 0:
+                return CancelOutcome.CANCELLED
+            flag = {"cancel_requested": True}
+            if self._write(job_id, flag, mode="update", allowed=(JobState.RUNNING,)) > 0:
+                return CancelOutcome.CANCELLING
+            state = self.get(job_id).state
+            if state == JobState.CANCELLED:
+                return CancelOutcome.CANCELLED
+            if state.finished:
+                return CancelOutcome.FINISHED
+        return CancelOutcome.CANCELLING
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return self.redis.hget(_key(job_id), "cancel_requested") == "true"
+
+    def mark_cancelled(self, job_id: str) -> bool:
+        """A running job stopped at a client's request; False if it was no longer running."""
+        fields = {"state": JobState.CANCELLED, "stage": Stage.DONE, "finished": now().isoformat(),
+                  "error": CANCELLED_ERROR}  # fmt: skip
+        return self._write(job_id, fields, mode="update", allowed=(JobState.RUNNING,)) > 0
+
+    def overdue(self, at: datetime | None = None, limit: int = 1000) -> list[str]:
+        """Ids of jobs still `running` past their deadline (oldest first), from the index alone."""
+        moment = (at or now()).timestamp()
+        ids: list[str] = self.redis.zrangebyscore(RUNNING_INDEX, "-inf", moment, start=0, num=limit)
+        return ids
+
+    def sweep(self, job_id: str, *, max_lost_attempts: int, at: datetime | None = None) -> str:
+        """Settle one overdue job (see `_SWEEP`): 'requeued', 'failed', 'cancelled' or ''."""
+        moment = at or now()
+        args = [moment.timestamp(), max_lost_attempts, json.dumps(moment.isoformat()), job_id, self.ttl]
+        return str(self._sweep(keys=[RUNNING_INDEX], args=args))
+
+    def deadline(self, job_id: str) -> float | None:
+        score: float | None = self.redis.zscore(RUNNING_INDEX, job_id)
+        return score
 
     def set_progress(self, job_id: str, pages_done: int, pages_total: int | None) -> None:
         # through the Lua write: a job of a batch moves the batch's page sums by the difference
@@ -308,14 +486,31 @@ class JobStore:
             fields["media_type"] = media_type
         self.update(job_id, **fields)
 
-    def _write(self, job_id: str, data: dict[str, Any], *, mode: str = "put", increment: str = "") -> int:
-        args: list[str | int] = [self.ttl, mode, increment]
+    def _write(
+        self,
+        job_id: str,
+        data: dict[str, Any],
+        *,
+        mode: str = "put",
+        increment: str = "",
+        deadline: float | None = None,
+        allowed: tuple[JobState, ...] = (),
+    ) -> int:
+        """The Lua write; -2 when the job was not in one of the `allowed` states."""
+        args: list[str | int | float] = [
+            self.ttl, mode, increment, "" if deadline is None else deadline, ",".join(allowed)
+        ]  # fmt: skip
         for name, value in data.items():
             args += [name, json.dumps(value, ensure_ascii=False)]
         written = int(self._script(keys=[_key(job_id)], args=args))
-        if written < 0:
+        if written == -1:
             raise JobNotFound(job_id)
         return written
+
+
+# Every state but cancelled: a redelivered message may re-run a finished job (idempotent), never a
+# cancelled one.
+_STARTABLE = (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED)
 
 
 def _key(job_id: str) -> str:

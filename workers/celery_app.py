@@ -13,6 +13,8 @@ from gongkai.settings import Settings, get_settings
 TASK_NAME = "gongkai.process_document"
 EXPAND_TASK = "gongkai.expand_archive"  # args: batch id, archive id
 EXPORT_TASK = "gongkai.export_batch"  # args: batch id
+WEBHOOK_TASK = "gongkai.deliver_webhook"  # args: "job" | "batch", its id
+SWEEP_TASK = "gongkai.sweep"  # no args; run by beat (see workers/sweeper.py)
 DEFAULT_QUEUE = "celery"
 # Short batch bookkeeping (expanding archives, writing exports) gets its own queue: a worker consumes
 # both in turn, so a new archive is expanded while thousands of documents are still queued, instead
@@ -46,7 +48,21 @@ def create_app(settings: Settings) -> Celery:
         # Workers consume every queue listed here unless started with -Q.
         task_default_queue=DEFAULT_QUEUE,
         task_queues=(Queue(DEFAULT_QUEUE), Queue(BATCH_QUEUE)),
-        task_routes={EXPAND_TASK: {"queue": BATCH_QUEUE}, EXPORT_TASK: {"queue": BATCH_QUEUE}},
+        task_routes={
+            EXPAND_TASK: {"queue": BATCH_QUEUE},
+            EXPORT_TASK: {"queue": BATCH_QUEUE},
+            SWEEP_TASK: {"queue": BATCH_QUEUE},
+        },
+        # The sweeper, on a schedule: embedded in the local stack's worker (`-B`), a separate `beat`
+        # service in docker-compose. A sweep not started within its interval is dropped: the next
+        # one does the same work.
+        beat_schedule={
+            "sweep": {
+                "task": SWEEP_TASK,
+                "schedule": settings.sweep_interval_seconds,
+                "options": {"expires": settings.sweep_interval_seconds},
+            }
+        },
     )
     return app
 

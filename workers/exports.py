@@ -154,9 +154,7 @@ def build_exports(batch_id: str, batches: BatchStore, objects: ObjectStore) -> d
             for a in ("jsonl", "long.csv", "wide.csv")
         }
         workbook = Workbook(write_only=True)  # rows go to temp files; inline strings, no string table
-        writers = {
-            t: _TableWriters(t, text[f"{t}.csv"], files[f"{t}.parquet"], workbook) for t in TABLES
-        }
+        writers = {t: _TableWriters(t, text[f"{t}.csv"], files[f"{t}.parquet"], workbook) for t in TABLES}
         for page in _pages(batch_id, batches, objects):
             for record in page:
                 text["jsonl"].write(json.dumps(record, ensure_ascii=False) + "\n")

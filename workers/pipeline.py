@@ -12,7 +12,9 @@ with a short message. Transient storage/broker errors are re-raised so the task 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -21,7 +23,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from extract import ExtractionError, extract_document, sniff_media_type
 from extract.sniff import sniff_container
 from gongkai.log import get_logger
-from report.document import Document
+from report.document import Document, PageMethod
 from storage import (
     TRANSIENT_ERRORS,
     BatchStore,
@@ -34,6 +36,7 @@ from storage import (
     Stage,
 )
 from storage.dedup import DedupIndex, count_extraction, reusable_failure, reuse_earlier
+from storage.metrics import STAGE_SECONDS, Counter, Metrics
 
 log = get_logger("gongkai.pipeline")
 
@@ -42,6 +45,10 @@ Progress = Callable[[int, int], None]
 
 class CanonicalReport(Protocol):
     def to_canonical(self) -> dict[str, Any]: ...
+
+
+class JobCancelled(Exception):
+    """A client cancelled the job while it ran; raised at the next page or stage boundary."""
 
 
 class JobFailure(Exception):
@@ -121,6 +128,35 @@ class Services:
     objects: ObjectStore
     # see Settings.task_max_lost_attempts
     max_lost_attempts: int = 2
+    metrics: Metrics | None = None  # stage durations and OCR pages, shared in Redis
+
+
+class _Stages:
+    """Moves the job from stage to stage: checks for a cancel at each boundary and times each stage."""
+
+    def __init__(self, job_id: str, services: Services) -> None:
+        self.job_id = job_id
+        self.jobs = services.jobs
+        self.metrics = services.metrics
+
+    def check_cancelled(self) -> None:
+        if self.jobs.cancel_requested(self.job_id):
+            raise JobCancelled(self.job_id)
+
+    @contextmanager
+    def stage(self, stage: Stage, **fields: Any) -> Iterator[None]:
+        self.check_cancelled()
+        self.jobs.update(self.job_id, stage=stage, **fields)
+        started = time.monotonic()
+        try:
+            yield
+        finally:  # a stage that failed took its time too
+            if self.metrics is not None:
+                self.metrics.observe(STAGE_SECONDS, stage.value, time.monotonic() - started)
+
+    def progress(self, done: int, total: int) -> None:
+        self.jobs.set_progress(self.job_id, done, total)
+        self.check_cancelled()  # between pages: an OCR'd scan stops within one page
 
 
 def run_job(job_id: str, services: Services) -> JobState | None:
@@ -137,33 +173,46 @@ def run_job(job_id: str, services: Services) -> JobState | None:
         bound.warning("job.missing")
         return None
     media_type: str | None = None
+    if job.state == JobState.CANCELLED:  # cancelled while its message waited; never started
+        bound.info("job.skipped_cancelled")
+        return JobState.CANCELLED
     if job.lost_attempts >= services.max_lost_attempts:
         message = f"the worker process died {job.lost_attempts} times while processing this document"
         bound.error("job.worker_lost", lost_attempts=job.lost_attempts)
         jobs.fail(job_id, ErrorCode.INTERNAL_ERROR, message)
         return JobState.FAILED
     index = DedupIndex(jobs.redis, ttl_seconds=jobs.ttl)
+    stages = _Stages(job_id, services)
     try:
         # The same bytes were processed before (an upload the API could not yet match, an archive
         # member): take that outcome instead of extracting again.
         if not _forced(job, jobs) and (earlier := reuse_earlier(jobs, objects, job)) is not None:
             bound.info("job.duplicate", duplicate_of=earlier.id)
             return earlier.state
-        jobs.update(job_id, stage=Stage.FETCHING)
-        if job.original_key is None:  # an archive member refused at expansion; never enqueued
-            raise JobFailure(ErrorCode.INTERNAL_ERROR, "the job has no stored original")
-        data = objects.get_original(job.original_key)
-        # a ZIP's or OLE2 file's type needs the whole bytes (.docx vs archive, .doc vs .xls)
-        media_type = sniff_container(data, sniff_media_type(data[:4096])) if data else None
-        jobs.update(job_id, stage=Stage.EXTRACTING, media_type=media_type)
-        count_extraction(jobs.redis)
-        document = extract(data, progress=lambda done, total: jobs.set_progress(job_id, done, total))
+        with stages.stage(Stage.FETCHING):
+            if job.original_key is None:  # an archive member refused at expansion; never enqueued
+                raise JobFailure(ErrorCode.INTERNAL_ERROR, "the job has no stored original")
+            data = objects.get_original(job.original_key)
+            # a ZIP's or OLE2 file's type needs the whole bytes (.docx vs archive, .doc vs .xls)
+            media_type = sniff_container(data, sniff_media_type(data[:4096])) if data else None
+        with stages.stage(Stage.EXTRACTING, media_type=media_type):
+            count_extraction(jobs.redis)
+            document = extract(data, progress=stages.progress)
         media_type = document.media_type
-        bound.info("job.extracted", pages=len(document.pages), media_type=media_type)
-        jobs.update(job_id, stage=Stage.PARSING)
-        parsed = Parsed(document=document, canonical=parse(document))
-        jobs.update(job_id, stage=Stage.STORING)
-        key = objects.put_result(job_id, build_result(job, parsed), document.text)
+        ocr_pages = sum(1 for page in document.pages if page.method == PageMethod.OCR)
+        if services.metrics is not None:
+            services.metrics.incr(Counter.OCR_PAGES, ocr_pages)
+        bound.info("job.extracted", pages=len(document.pages), ocr_pages=ocr_pages, media_type=media_type)
+        with stages.stage(Stage.PARSING):
+            parsed = Parsed(document=document, canonical=parse(document))
+        with stages.stage(Stage.STORING):
+            key = objects.put_result(job_id, build_result(job, parsed), document.text)
+    except JobCancelled:
+        if jobs.mark_cancelled(job_id):
+            bound.info("job.cancelled", stage=jobs.get(job_id).stage)
+            if services.metrics is not None:
+                services.metrics.incr(Counter.CANCELLED)
+        return JobState.CANCELLED
     except JobFailure as failure:
         bound.info("job.failed", code=failure.code, message=failure.message)
         jobs.fail(job_id, failure.code, failure.message, media_type=media_type)

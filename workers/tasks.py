@@ -10,9 +10,12 @@ the exports are written; a job uploaded alone with a callback_url queues its own
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
+import structlog
 from celery import signals
 from celery.exceptions import TimeLimitExceeded
 
@@ -30,10 +33,19 @@ from storage import (
     Stage,
 )
 from storage.deliveries import DeliveryLog, Kind
-from workers import archives, exports, pipeline, webhooks
-from workers.celery_app import BATCH_QUEUE, EXPAND_TASK, EXPORT_TASK, TASK_NAME, app
-
-WEBHOOK_TASK = "gongkai.deliver_webhook"  # args: "job" | "batch", its id
+from storage.jobs import now
+from storage.metrics import Counter, Metrics
+from workers import archives, exports, pipeline, sweeper, webhooks
+from workers.celery_app import (
+    BATCH_QUEUE,
+    DEFAULT_QUEUE,
+    EXPAND_TASK,
+    EXPORT_TASK,
+    SWEEP_TASK,
+    TASK_NAME,
+    WEBHOOK_TASK,
+    app,
+)
 
 log = get_logger("gongkai.worker")
 _settings = get_settings()
@@ -44,10 +56,12 @@ _UNRECORDABLE: tuple[type[BaseException], ...] = (JobNotFound, *TRANSIENT_ERRORS
 @lru_cache(maxsize=1)
 def clients() -> pipeline.Services:
     """One set of clients per worker process (created lazily, after the fork; no network yet)."""
+    jobs = JobStore.from_settings(_settings)
     return pipeline.Services(
-        jobs=JobStore.from_settings(_settings),
+        jobs=jobs,
         objects=ObjectStore(_settings),
         max_lost_attempts=_settings.task_max_lost_attempts,
+        metrics=Metrics(jobs.redis),
     )
 
 
@@ -96,6 +110,14 @@ def enqueue_document(job_id: str) -> None:
     process_document.apply_async(args=(job_id,), task_id=job_id)
 
 
+def enqueue_archive(batch_id: str, archive_id: str) -> None:
+    expand_archive.apply_async(args=(batch_id, archive_id), task_id=expand_task_id(batch_id, archive_id))
+
+
+def expand_task_id(batch_id: str, archive_id: str) -> str:
+    return f"expand-{batch_id}-{archive_id}"  # as the API names it (api/main.py)
+
+
 @app.task(
     name=EXPAND_TASK,
     **RETRY_TRANSIENT,
@@ -103,6 +125,8 @@ def enqueue_document(job_id: str) -> None:
 def expand_archive(batch_id: str, archive_id: str) -> str | None:
     s = services()
     store = batches()
+    # Indexed with its deadline: a worker that dies whole mid-expansion leaves it for the sweeper.
+    store.start_expansion(batch_id, archive_id, now() + timedelta(seconds=_settings.running_deadline_seconds))
     services_ = archives.ArchiveServices(jobs=s.jobs, batches=store, objects=s.objects)
     entry = archives.expand_archive(batch_id, archive_id, services_, _settings, enqueue_document)
     _maybe_export(batch_id, store)  # an archive of nothing but refused members finishes here
@@ -173,6 +197,44 @@ def _queue_webhook(kind: Kind, item_id: str) -> None:
             raise
 
 
+@app.task(name=SWEEP_TASK)
+def sweep() -> dict[str, int]:
+    """Run by beat every `sweep_interval_seconds` (see workers/sweeper.py)."""
+    s = clients()
+    store = batches()
+    report = sweeper.sweep(
+        sweeper.SweepServices(jobs=s.jobs, batches=store, metrics=s.metrics or Metrics(s.jobs.redis)),
+        max_lost_attempts=_settings.task_max_lost_attempts,
+        resend_document=lambda job_id: _resend(job_id, DEFAULT_QUEUE, enqueue_document),
+        resend_archive=lambda b, a: _resend(
+            expand_task_id(b, a), BATCH_QUEUE, lambda _: enqueue_archive(b, a)
+        ),
+        reject_archive=_reject_lost_archive,
+    )
+    for job_id in report.finished:
+        _after_job(job_id, s.jobs, store)
+    return report.counts()
+
+
+def _resend(task_id: str, queue: str, send: Callable[[str], None]) -> None:
+    # The dead attempt's own message, put back at the head of its queue; a fresh one if the broker
+    # no longer holds it. Never both: a second message would run the job twice.
+    if not sweeper.restore_unacked(clients().jobs.redis, task_id, queue):
+        send(task_id)
+
+
+def _reject_lost_archive(batch_id: str, archive_id: str, losses: int) -> None:
+    s = services()
+    store = batches()
+    entry = store.archive(batch_id, archive_id)
+    if entry is None:
+        return
+    message = f"the worker process died {losses} times while expanding this archive"
+    services_ = archives.ArchiveServices(jobs=s.jobs, batches=store, objects=s.objects)
+    archives.reject(batch_id, entry, services_, ErrorCode.INTERNAL_ERROR, message)
+    _maybe_export(batch_id, store)
+
+
 def _after_job(job_id: str, jobs: JobStore, store: BatchStore) -> None:
     with contextlib.suppress(JobNotFound):
         job = jobs.get(job_id)
@@ -202,11 +264,28 @@ def _on_prerun(task_id: str, args: Any = None, **_: Any) -> None:
     job_id = _job_id(args)
     if job_id is None:
         return
+    # Every log line of the task (the pipeline's, the extractor's, Celery's own) carries the job id.
+    structlog.contextvars.bind_contextvars(job_id=job_id)
     try:
         attempt = clients().jobs.start_attempt(job_id)
     except JobNotFound:
         return
+    if attempt == 0:
+        log.info("job.not_started", reason="cancelled")
+        return
     log.info("job.started", job_id=job_id, attempt=attempt)
+
+
+@signals.task_prerun.connect(sender=expand_archive)
+@signals.task_prerun.connect(sender=export_batch)
+def _bind_batch(args: Any = None, **_: Any) -> None:
+    if args:
+        structlog.contextvars.bind_contextvars(batch_id=str(args[0]))
+
+
+@signals.task_postrun.connect
+def _unbind(**_: Any) -> None:
+    structlog.contextvars.unbind_contextvars("job_id", "batch_id")
 
 
 @signals.task_retry.connect(sender=process_document)
@@ -218,6 +297,7 @@ def _on_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
     # The store itself may be what is down; the next attempt records its own start anyway.
     with contextlib.suppress(*_UNRECORDABLE):
         clients().jobs.update(job_id, state=JobState.QUEUED, stage=Stage.RETRYING)
+        Metrics(clients().jobs.redis).incr(Counter.RETRIED)
 
 
 @signals.task_failure.connect(sender=process_document)

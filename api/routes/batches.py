@@ -33,6 +33,7 @@ from api.deps import (
     EnqueueDep,
     JobsDep,
     ObjectsDep,
+    RevokeDep,
     SettingsDep,
 )
 from api.errors import ApiError, ErrorResponse
@@ -41,6 +42,7 @@ from api.schemas import (
     AcceptedJob,
     BatchAccepted,
     BatchArchive,
+    BatchCancelled,
     BatchJob,
     BatchJobsPage,
     BatchPages,
@@ -551,3 +553,35 @@ def _rerunnable(batch_id: str, which: RerunWhich, jobs: JobStore, batches: Batch
             ):
                 selected.append(row["id"])
     return selected
+
+
+@router.post(
+    "/{batch_id}/cancel",
+    response_model=BatchCancelled,
+    responses=_404,
+    summary="Cancel a batch: its queued jobs at once, running ones at their next page, later archive members",
+)
+async def cancel_batch(
+    batch_id: str, jobs: JobsDep, batches: BatchesDep, revoke: RevokeDep, tenant: TenantDep
+) -> BatchCancelled:
+    await _load(batches, batch_id, tenant)
+    try:
+        done = await run_in_threadpool(batches.cancel, batch_id, jobs)
+    except BatchNotFound:
+        raise ApiError(404, "batch_not_found", f"no batch with id {batch_id}") from None
+
+    def cancelled_ids() -> list[str]:
+        return [
+            row["id"] for row in batches.job_rows(batches.job_ids(batch_id)) if row["state"] == "cancelled"
+        ]
+
+    await run_in_threadpool(lambda: revoke(cancelled_ids()))
+    batch = await _load(batches, batch_id, tenant)
+    log.info("batch.cancel", batch_id=batch_id, cancelled=done.cancelled, cancelling=done.cancelling)
+    return BatchCancelled(
+        id=batch_id,
+        cancelled=done.cancelled,
+        cancelling=done.cancelling,
+        finished=batch.finished,
+        counts=batch.counts,
+    )

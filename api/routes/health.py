@@ -1,4 +1,4 @@
-"""Liveness (the process answers) and readiness (Redis and S3 answer)."""
+"""Liveness (the process answers) and readiness (Redis and S3 answer; which one does not, and why)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import JobsDep, ObjectsDep
+from api.errors import OUTAGE_RETRY_AFTER
 from api.schemas import Health
 from storage.jobs import JobStore
 from storage.objects import ObjectStore
@@ -35,4 +36,8 @@ async def readyz(jobs: JobsDep, objects: ObjectsDep) -> Health | JSONResponse:
     checks = await run_in_threadpool(_check, jobs, objects)
     if all(v == "ok" for v in checks.values()):
         return Health(status="ok", checks=checks)
-    return JSONResponse(Health(status="unavailable", checks=checks).model_dump(), status_code=503)
+    return JSONResponse(
+        Health(status="unavailable", checks=checks).model_dump(),
+        status_code=503,
+        headers={"Retry-After": OUTAGE_RETRY_AFTER},
+    )

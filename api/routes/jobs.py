@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -10,12 +11,15 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, StreamingResp
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import TenantDep
-from api.deps import JobsDep, ObjectsDep
+from api.deps import JobsDep, ObjectsDep, RevokeDep
 from api.errors import ApiError, ErrorResponse, not_found
 from api.schemas import JobStatus, Result
+from gongkai.log import get_logger
 from storage import Job, JobNotFound, JobState, JobStore, ObjectNotFound
+from storage.jobs import CancelOutcome
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+log = get_logger("gongkai.api")
 
 RETRY_AFTER_SECONDS = "1"
 _404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
@@ -109,8 +113,15 @@ async def get_original(
         url = await run_in_threadpool(objects.presigned_original, job.original_key, job.filename)
         return RedirectResponse(url, status_code=307)
     filename = job.filename or job.sha256
+    chunks = objects.stream_original(job.original_key)
+    # Opened (first chunk read) before the status line goes out: S3 being down is a 503, not a
+    # 200 whose body breaks off.
+    try:
+        first = await run_in_threadpool(next, chunks, b"")
+    except ObjectNotFound:
+        raise ApiError(404, "original_missing", f"job {job_id}: the stored original is gone") from None
     return StreamingResponse(
-        objects.stream_original(job.original_key),
+        itertools.chain((first,), chunks),
         media_type=job.media_type or "application/octet-stream",
         headers={
             "Content-Length": str(job.size),
@@ -121,3 +132,29 @@ async def get_original(
 
 def _quote(name: str) -> str:
     return quote(name, safe="")
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobStatus,
+    responses=_404 | _409 | {202: {"model": JobStatus, "description": "running: it stops at its next page"}},
+    summary="Cancel a job: a queued one at once, a running one at its next page or stage",
+)
+async def cancel_job(
+    job_id: str, jobs: JobsDep, revoke: RevokeDep, response: Response, tenant: TenantDep
+) -> JobStatus:
+    await _load(jobs, job_id, tenant)
+    try:
+        outcome = await run_in_threadpool(jobs.cancel, job_id)
+    except JobNotFound:
+        raise not_found(job_id) from None
+    if outcome == CancelOutcome.FINISHED:
+        job = await _load(jobs, job_id, tenant)
+        raise ApiError(409, "job_finished", f"job {job_id} already {job.state.value}; nothing to cancel")
+    await run_in_threadpool(revoke, [job_id])
+    job = await _load(jobs, job_id, tenant)
+    log.info("job.cancel", job_id=job_id, outcome=outcome.value)
+    if outcome == CancelOutcome.CANCELLING and not job.state.finished:
+        response.status_code = 202
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return JobStatus.of(job)

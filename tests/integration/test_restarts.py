@@ -52,7 +52,7 @@ def test_readyz_fails_while_redis_is_down(stack: Stack, client: httpx.Client) ->
         assert checks["s3"] == "ok" and checks["redis"] != "ok"
         refused = client.post("/v1/documents", files=[("files", ("a.txt", "报告".encode()))])
         assert refused.status_code == 503
-        assert refused.json()["error"]["code"] == "service_unavailable"
+        assert refused.json()["error"]["code"] == "storage_unavailable"
         assert refused.headers["retry-after"]
     finally:
         stack.start("redis")

@@ -33,7 +33,7 @@ def test_counts_follow_job_states_once_per_job_whatever_the_retries(jobs: JobSto
         jobs.fail(b, "not_a_report", "no")
     jobs.start_attempt(c)
     batch = batches.get(batch_id)
-    assert batch.counts == {"queued": 0, "running": 1, "succeeded": 1, "failed": 1}
+    assert batch.counts == {"queued": 0, "running": 1, "succeeded": 1, "failed": 1, "cancelled": 0}
     assert batch.total == 3 and not batch.finished
     assert not batches.claim_export(batch_id)
     jobs.succeed(c, result_key="r", media_type="text/plain")

@@ -1,0 +1,92 @@
+"""GET /metrics in-process (TestClient) against the real Redis: the figures workers record there.
+
+A Redis database of its own, which no worker consumes (the integration stack's uses database 0)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.main import create_api
+from gongkai.settings import Settings
+from gongkai.stack import Stack
+from storage import JobStore
+from storage.metrics import STAGE_SECONDS, Counter, Metrics
+from tests.conftest import make_job
+
+
+@pytest.fixture
+def settings(services: Stack) -> Settings:
+    url = services.settings.redis_url.rsplit("/", 1)[0] + "/6"
+    return services.settings.model_copy(update={"redis_url": url})
+
+
+@pytest.fixture
+def jobs(settings: Settings) -> Iterator[JobStore]:
+    store = JobStore.from_settings(settings)
+    store.redis.flushdb()
+    yield store
+    store.redis.close()
+
+
+@pytest.fixture
+def client(settings: Settings, jobs: JobStore) -> Iterator[TestClient]:
+    with TestClient(create_api(settings)) as c:
+        yield c
+
+
+def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_metrics_follow_jobs_and_worker_figures(client: TestClient, jobs: JobStore) -> None:
+    before = scrape(client)
+    a, b = jobs.create(make_job()), jobs.create(make_job())
+    jobs.start_attempt(a.id)
+    jobs.start_attempt(a.id)  # its first attempt's worker died: a lost attempt
+    jobs.succeed(a.id, result_key="r", media_type=None)
+    jobs.start_attempt(b.id)
+    metrics = Metrics(jobs.redis)  # what a worker records
+    metrics.incr(Counter.OCR_PAGES, 3)
+    metrics.incr(Counter.RETRIED)
+    metrics.observe(STAGE_SECONDS, "extracting", 0.3)
+    metrics.observe(STAGE_SECONDS, "extracting", 42.0)
+    after = scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0.0)
+
+    assert delta("gongkai_jobs", state="succeeded") == 1
+    assert delta("gongkai_jobs", state="running") == 1
+    assert delta("gongkai_jobs", state="queued") == 0
+    assert ("gongkai_jobs", (("state", "cancelled"),)) in after
+    assert delta("gongkai_jobs_lost_total") == 1
+    assert delta("gongkai_ocr_pages_total") == 3
+    assert delta("gongkai_jobs_retried_total") == 1
+    assert delta("gongkai_stage_duration_seconds_count", stage="extracting") == 2
+    assert delta("gongkai_stage_duration_seconds_sum", stage="extracting") == pytest.approx(42.3)
+    assert delta("gongkai_stage_duration_seconds_bucket", stage="extracting", le="0.5") == 1
+    assert delta("gongkai_stage_duration_seconds_bucket", stage="extracting", le="60.0") == 2
+    assert delta("gongkai_stage_duration_seconds_bucket", stage="extracting", le="+Inf") == 2
+
+
+def test_queue_length_is_the_celery_queue_in_redis(client: TestClient) -> None:
+    def queued() -> float:
+        return scrape(client)[("gongkai_queue_length", (("queue", "celery"),))]
+
+    assert queued() == 0
+    # the API's own upload queues a message on the broker; no worker takes it here
+    assert client.post("/v1/documents", files=[("files", ("a.txt", "报告".encode()))]).status_code == 202
+    assert queued() == 1
+    assert scrape(client)[("gongkai_queue_length", (("queue", "gongkai.batches"),))] == 0
