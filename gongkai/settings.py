@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=2, gt=0)
     job_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=0)  # 0: keep job records forever
 
+    # Legacy Word .doc and Kingsoft .wps uploads converted to .docx by LibreOffice (`soffice` must be
+    # on PATH); off: they fail as unsupported_type with a hint to save them as .docx or PDF.
+    convert_legacy_word: bool = False
+
     log_level: str = "INFO"
     log_json: bool = True
 

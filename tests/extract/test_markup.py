@@ -249,52 +249,6 @@ def test_a_stray_byte_does_not_lose_the_page() -> None:
     assert encoding == "utf-8" and REPORT in text and "结束" in text
 
 
-@pytest.mark.parametrize(
-    "head",
-    [
-        b"<!DOCTYPE html><html>",
-        b"<!doctype HTML PUBLIC>",
-        b"\xef\xbb\xbf\r\n  <HTML lang=zh>",
-        b'<meta charset="gbk"><title>',
-        b"<head><title>\xd5\xfe\xb8\xae</title>",  # GBK bytes
-        b'<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN">\n<html>',
-        b"<!-- saved from url=(0040)http://www.huaian.gov.cn/ -->\n<html>",
-        b'<div class="TRS_Editor"><p>',
-    ],
-)
-def test_sniff_html(head: bytes) -> None:
-    assert sniff.sniff_media_type(head) == sniff.TEXT_HTML
-
-
-def test_sniff_plain_text_report_is_not_html() -> None:
-    assert sniff.sniff_media_type(f"{REPORT}\n一、总体情况 <注>".encode("gbk")) == sniff.TEXT_PLAIN
-    assert sniff.sniff_media_type("<注：本表数据截至12月31日>".encode()) == sniff.TEXT_PLAIN
-
-
-# ----------------------------------------------------------------------------- refusals
-
-
-def ole2(*streams: str) -> bytes:
-    """The start of a compound file: the magic, a header sector and a directory naming the streams."""
-    head = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504
-    return head + b"".join(s.encode("utf-16-le").ljust(128, b"\0") for s in ("Root Entry", *streams))
-
-
-@pytest.mark.parametrize(
-    ("data", "media_type", "words"),
-    [
-        (ole2("WordDocument", "1Table"), sniff.MSWORD, ".docx"),
-        (ole2("Workbook"), sniff.OLE2, ".docx"),
-        (b"{\\rtf1\\ansi\\ansicpg936 \\f0 report}", sniff.RTF, ".docx"),
-    ],
-)
-def test_legacy_office_files_are_unsupported_with_a_way_out(data: bytes, media_type: str, words: str) -> None:
-    with pytest.raises(ExtractionError) as info:
-        extract_document(data)
-    assert info.value.code == ExtractionErrorCode.UNSUPPORTED_TYPE
-    assert f"({media_type})" in info.value.message and words in info.value.message
-
-
 def make_zip(entries: list[tuple[str, bytes]]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
