@@ -24,7 +24,7 @@ from storage.archives import is_archive, is_nested_archive
 from tests.report.conftest import numeric_truth
 
 from .conftest import SAMPLES, TOOLS
-from .markup_docs import blocks, html_table, report_docx, report_html
+from .markup_docs import blocks, html_table, report_docx, report_html, report_word_html
 
 SAMPLE_TRUTHS = sorted(SAMPLES.glob("*.truth.json"))
 # make_truth.py seeds: 2021 and 2019-trial, with and without blank (null) zero cells
@@ -91,6 +91,33 @@ def test_docx_report_equals_truth(name: str, truths: dict[str, dict[str, Any]]) 
     [page] = doc.pages
     assert page.method == "markup" and len(page.tables) == 3
     assert_equals_truth(doc, truths[name])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_word_exported_html_report_equals_truth(name: str, truths: dict[str, dict[str, Any]]) -> None:
+    """Word's "save as web page" (~250 kB): every cell <td><p class=MsoNormal><span style=…>58</span>
+    </p></td> with runs split mid-word, long labels over two paragraphs, a large style sheet."""
+    data = report_word_html(truths[name])
+    assert 200_000 < len(data) < 300_000
+    doc = extract_document(data)
+    assert doc.media_type == "text/html" and doc.encoding == "gb18030"
+    [page] = doc.pages
+    assert len(page.tables) == 3
+    assert "mso-" not in doc.text and "@font-face" not in doc.text  # the style sheet is not text
+    assert_equals_truth(doc, truths[name])
+
+
+def test_word_exported_cells_join_their_runs_and_paragraphs(truths: dict[str, dict[str, Any]]) -> None:
+    """A number split over two runs is one number; a label over two paragraphs is one cell whose
+    lines the grid keeps (the table reader joins them)."""
+    doc = extract_document(report_word_html(truths[HUAIAN]))
+    t3 = doc.pages[0].tables[1].texts()
+    assert t3[1][4:9] == ["法人或\n其他组织"] * 5
+    new = t3[3]
+    assert new[:3] == ["一、本年新收政府\n信息公开申请数量"] * 3
+    assert new[3:] == ["3001", "53", "0", "0", "61", "4", "3119"]  # "3001": <span>30</span><span>01</span>
+    fees = doc.pages[0].tables[0].texts()[-1]
+    assert fees == ["行政事\n业性收费", "96171.6", "96171.6", "96171.6"]
 
 
 def test_page_chrome_is_dropped_or_left_to_the_parser(truths: dict[str, dict[str, Any]]) -> None:
