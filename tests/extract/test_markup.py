@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from extract import sniff
-from extract.dispatch import extract_document
+from extract.dispatch import extract_document, tables_from
 from extract.errors import ExtractionError, ExtractionErrorCode
 from extract.markup import SourceCell, decode_html, expand
 from report import NotAReportError, parse_document
-from report.document import Document
+from report.document import Document, Grid, Page, PageMethod
 from storage.archives import is_archive, is_nested_archive
 from tests.report.conftest import numeric_truth
 
@@ -118,6 +118,33 @@ def test_word_exported_cells_join_their_runs_and_paragraphs(truths: dict[str, di
     assert new[3:] == ["3001", "53", "0", "0", "61", "4", "3119"]  # "3001": <span>30</span><span>01</span>
     fees = doc.pages[0].tables[0].texts()[-1]
     assert fees == ["行政事\n业性收费", "96171.6", "96171.6", "96171.6"]
+
+
+def test_tables_from_names_where_the_grids_came_from(truths: dict[str, dict[str, Any]]) -> None:
+    """What the job result records as source.tables_from."""
+    truth = truths[HUAIAN]
+    for data in (report_html(truth), report_word_html(truth), report_docx(truth)):
+        assert tables_from(extract_document(data)) == "markup"
+    assert tables_from(extract_document(f"{REPORT}\n一、总体情况".encode())) == "text"
+    grid = Grid.from_texts([["a", "1"]])
+    pages = [
+        Page(number=1, method=PageMethod.TEXT_LAYER, tables=[grid]),
+        Page(number=2, method=PageMethod.TEXT_LAYER),
+        Page(number=3, method=PageMethod.OCR, tables=[grid]),
+    ]
+    assert tables_from(Document(media_type="application/pdf", pages=pages)) == "text_layer+ocr"
+    assert tables_from(Document(media_type="application/pdf", pages=pages[1:2])) == "text"
+
+
+@pytest.mark.parametrize("name", [HUAIAN, "000_6cd8fdb8270bcb50", "synthetic_001_cells"])
+def test_labels_broken_with_br_and_spans(name: str, truths: dict[str, dict[str, Any]]) -> None:
+    """Labels broken by <br> and wrapped in several <span>s inside one cell read as one label."""
+    page = report_html(truths[name], encoding="utf-8", meta="utf-8").decode()
+    for label in ("（区分处理的", "商业企业", "本年度办理结果", "法人或其他组织", "信息公开申请数量"):
+        cut = len(label) // 2
+        page = page.replace(label, f"{label[:cut]}<br><span lang=ZH-CN>{label[cut:]}</span>")
+    assert page.count("<br><span lang=ZH-CN>") >= 5  # each label at least once
+    assert_equals_truth(extract_document(page.encode()), truths[name])
 
 
 def test_page_chrome_is_dropped_or_left_to_the_parser(truths: dict[str, dict[str, Any]]) -> None:
