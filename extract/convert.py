@@ -85,12 +85,19 @@ def _run(cmd: list[str], timeout_s: float, *, home: Path) -> str:
         try:
             out, _ = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired as exc:
-            with contextlib.suppress(ProcessLookupError):  # it ended in the meantime
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            _kill(proc)
             raise ExtractionError(
                 ExtractionErrorCode.CORRUPT_FILE,
                 f"LibreOffice did not finish converting the file within {timeout_s:g} s",
             ) from exc
+        except BaseException:
+            _kill(proc)  # the task's own time limit or a shutdown: no soffice left behind
+            raise
     lines = out.decode("utf-8", errors="replace").strip().splitlines()
     return lines[-1][:300] if lines else ""
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it ended in the meantime
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
