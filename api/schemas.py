@@ -67,6 +67,8 @@ class Source(BaseModel):
     sha256: str | None
     size: int
     media_type: str | None
+    # where the tables were read from: markup (HTML/Word), text_layer, ocr ("+" when pages differ), text
+    tables_from: str | None = None  # None in results stored before it was recorded
 
 
 class Result(BaseModel):

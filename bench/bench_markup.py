@@ -1,6 +1,6 @@
 """HTML and Word uploads: field accuracy and extraction time over many truth files.
 
-usage: .venv/bin/python bench/bench_markup.py [--seeds N]
+usage: PYTHONPATH=. .venv/bin/python bench/bench_markup.py [--seeds N] [--repeat N]
 
 Every shared sample truth (2021 and 2019-trial) plus `make_truth.py` truths for seeds 1..N in both
 formats is laid out as documents the way portals publish them (tests/extract/markup_docs.py:
@@ -24,7 +24,7 @@ from typing import Any
 
 from extract.dispatch import extract_document
 from report import parse_document
-from tests.extract.markup_docs import report_docx, report_html
+from tests.extract.markup_docs import report_docx, report_html, report_word_html
 from tests.report.conftest import SAMPLES, TOOLS, covered, numeric_truth
 
 
@@ -56,6 +56,7 @@ def _html(f: Callable[[str], str]) -> Callable[[dict[str, Any]], bytes]:
 KINDS: dict[str, Callable[[dict[str, Any]], bytes]] = {
     "html (GBK, chrome)": lambda t: report_html(t, chrome=True),
     "docx (merged cells)": report_docx,
+    "html, Word export (GB2312)": report_word_html,
     "html, <br> in labels": _html(_br),
     "html, table 三 split": _html(_split),
     "html, all <th>": _html(lambda h: h.replace("<td", "<th").replace("</td>", "</th>")),
@@ -78,16 +79,21 @@ def truths(seeds: int) -> list[dict[str, Any]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=20, help="runs of the one-page timing")
     args = ap.parse_args()
     ts = truths(args.seeds)
     print(f"{len(ts)} reports\n")
-    print("| input | fields | wrong | silent | agency/year/format wrong | extract ms (median) |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| input | fields | wrong | silent | agency/year/format wrong | kB (median) | extract ms (median) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for kind, make in KINDS.items():
         fields = wrong = silent = meta = 0
         times: list[float] = []
+        sizes: list[int] = []
         for truth in ts:
             data = make(truth)
+            sizes.append(len(data))
             t0 = time.perf_counter()
             doc = extract_document(data)
             times.append((time.perf_counter() - t0) * 1000)
@@ -101,9 +107,36 @@ def main() -> None:
                 truth[k] for k in ("agency", "year", "format")
             ]
         times.sort()
+        sizes.sort()
         print(
-            f"| {kind} | {fields} | {wrong} | {silent} | {meta} | {times[len(times) // 2]:.1f} |", flush=True
+            f"| {kind} | {fields} | {wrong} | {silent} | {meta} | {sizes[len(sizes) // 2] / 1000:.0f}"
+            f" | {times[len(times) // 2]:.1f} |",
+            flush=True,
         )
+    one_page(ts[0], args.repeat)
+
+
+def one_page(truth: dict[str, Any], repeat: int) -> None:
+    """One Word-exported page, timed `repeat` times: extraction alone, then extraction + parse."""
+    data = report_word_html(truth)
+    extract_ms: list[float] = []
+    total_ms: list[float] = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        doc = extract_document(data)
+        t1 = time.perf_counter()
+        parse_document(doc)
+        t2 = time.perf_counter()
+        extract_ms.append((t1 - t0) * 1000)
+        total_ms.append((t2 - t0) * 1000)
+    extract_ms.sort()
+    total_ms.sort()
+    print(
+        f"\nWord-exported page of {truth['agency']} {truth['year']}: {len(data) / 1000:.0f} kB,"
+        f" {repeat} runs;"
+        f" extract median {extract_ms[repeat // 2]:.1f} ms (max {extract_ms[-1]:.1f}),"
+        f" extract + parse median {total_ms[repeat // 2]:.1f} ms (max {total_ms[-1]:.1f})"
+    )
 
 
 if __name__ == "__main__":

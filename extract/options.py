@@ -24,3 +24,6 @@ class ExtractOptions(BaseModel):
     ocr_page_timeout_s: float = 120.0  # a page over this is marked failed, never a hung worker
     max_image_pixels: int = 120_000_000  # per page/frame; A4 at 600 dpi is ≈ 35 Mpx
     min_text_chars: int = 20  # fewer non-space characters on a page: check it for ink, maybe OCR
+    # .doc/.wps through LibreOffice (extract.convert); off: refused as unsupported_type
+    convert_legacy_word: bool = False
+    convert_timeout_s: float = 120.0

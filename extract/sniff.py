@@ -19,6 +19,7 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 OOXML = "application/x-ooxml"  # Excel, PowerPoint or another Office Open XML package
 OLE2 = "application/x-ole-storage"  # legacy .doc/.xls/.ppt/.wps
 MSWORD = "application/msword"
+WPS = "application/wps-office.wps"  # Kingsoft WPS Writer (.wps): a Word binary with WPS's own streams
 RTF = "application/rtf"
 
 _MAGIC: list[tuple[bytes, str]] = [
@@ -70,6 +71,13 @@ def _looks_like_html(head: bytes) -> bool:
 
 # A Word binary's OLE2 directory names its main stream "WordDocument" (UTF-16LE).
 _OLE_WORD_STREAM = "WordDocument".encode("utf-16-le")
+# Kingsoft WPS writes a "WpsCustomData" stream and a KSOProductBuildVer property (its build number):
+# its .wps (and the .doc files it saves) carry either; Microsoft Word writes neither.
+_KINGSOFT = (
+    "WpsCustomData".encode("utf-16-le"),
+    b"KSOProductBuildVer",
+    "KSOProductBuildVer".encode("utf-16-le"),
+)
 
 
 def sniff_container(data: bytes, media_type: str) -> str:
@@ -80,7 +88,9 @@ def sniff_container(data: bytes, media_type: str) -> str:
     checked by tests, so the API need not import the extractors); anything else is an archive.
     """
     if media_type == OLE2:
-        return MSWORD if _OLE_WORD_STREAM in data else OLE2
+        if _OLE_WORD_STREAM not in data:
+            return OLE2
+        return WPS if any(marker in data for marker in _KINGSOFT) else MSWORD
     if media_type != ZIP:
         return media_type
     try:
@@ -103,6 +113,10 @@ def sniff_container(data: bytes, media_type: str) -> str:
 
 _UNSUPPORTED_HINTS = {
     MSWORD: "a legacy Word .doc file: open it in Word or WPS and save it as .docx or PDF, then upload that",
+    WPS: (
+        "a Kingsoft WPS Writer file (.wps, or a .doc saved by WPS): open it in WPS and save it as .docx"
+        " or PDF, then upload that"
+    ),
     OLE2: "a legacy Office file (.doc/.xls/.ppt): save it as .docx or PDF, then upload that",
     OOXML: "an Excel or PowerPoint file: save the report as .docx or PDF, then upload that",
     RTF: "an RTF file: save it as .docx or PDF, then upload that",

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     webhook_retry_backoff: int = Field(default=2, gt=0)  # seconds; doubles each retry (Celery backoff)
     webhook_retry_backoff_max: int = Field(default=600, gt=0)
 
+    # Legacy Word .doc and Kingsoft .wps uploads converted to .docx by LibreOffice (`soffice` must be
+    # on PATH); off: they fail as unsupported_type with a hint to save them as .docx or PDF.
+    convert_legacy_word: bool = False
+
     log_level: str = "INFO"
     log_json: bool = True
 

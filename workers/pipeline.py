@@ -20,9 +20,11 @@ from typing import Any, Protocol, cast
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from extract import ExtractionError, extract_document, sniff_media_type
+from extract import ExtractionError, ExtractOptions, extract_document, sniff_media_type
+from extract.dispatch import tables_from
 from extract.sniff import sniff_container
 from gongkai.log import get_logger
+from gongkai.settings import get_settings
 from report.document import Document, PageMethod
 from storage import (
     TRANSIENT_ERRORS,
@@ -77,7 +79,8 @@ class Parsed:
 
 def extract(data: bytes, progress: Progress | None = None) -> Document:
     try:
-        return extract_document(data, progress=progress)
+        options = ExtractOptions(convert_legacy_word=get_settings().convert_legacy_word)
+        return extract_document(data, options, progress=progress)
     except ExtractionError as exc:
         raise JobFailure(str(exc.code), exc.message) from exc
 
@@ -113,6 +116,7 @@ def build_result(job: Job, parsed: Parsed) -> dict[str, Any]:
             "sha256": job.sha256,
             "size": job.size,
             "media_type": parsed.document.media_type,
+            "tables_from": tables_from(parsed.document),
         },
         "document": parsed.canonical,
         "pages": parsed.pages(),

@@ -42,3 +42,42 @@ def test_parse_fails_only_when_it_cannot_run(tmp_path: Path) -> None:
     assert result.exit_code != 0
     missing = runner.invoke(app, ["parse", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o")])
     assert missing.exit_code == 0
+
+
+def test_parse_reads_web_pages_and_word_files_of_every_sample(tmp_path: Path) -> None:
+    """Every shared sample with a truth file, as a GBK web page with portal chrome, as Word's own
+    web-page export and as a .docx with merged cells: each parses to exactly its truth."""
+    from tests.extract.conftest import SAMPLES
+    from tests.extract.markup_docs import report_docx, report_html, report_word_html
+    from tests.report.conftest import numeric_truth
+
+    truths = {
+        p.name.removesuffix(".truth.json"): json.loads(p.read_text("utf-8"))
+        for p in SAMPLES.glob("*.truth.json")
+    }
+    assert len(truths) >= 14
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, truth in truths.items():
+        (inputs / f"{name}-page.htm").write_bytes(
+            report_html(truth, chrome=True, encoding="gbk", meta="gb2312")
+        )
+        (inputs / f"{name}-word.htm").write_bytes(report_word_html(truth))
+        (inputs / f"{name}-docx.docx").write_bytes(report_docx(truth))
+    files = sorted(inputs.iterdir())
+    result = runner.invoke(app, ["parse", *map(str, files), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert f"{len(files)} parsed, 0 failed" in result.output
+    for path in files:
+        truth = truths[path.stem.rsplit("-", 1)[0]]
+        got = json.loads((tmp_path / "out" / f"{path.stem}.json").read_text("utf-8"))
+        assert (got["agency"], got["year"], got["format"]) == (
+            truth["agency"],
+            truth["year"],
+            truth["format"],
+        )
+        want, have = numeric_truth(truth), numeric_truth(got)
+        assert {
+            k: (v, have.get(k, "<missing>")) for k, v in want.items() if have.get(k, "<missing>") != v
+        } == {}, path.name
+        assert set(have) == set(want) and got["flags"] == [], path.name

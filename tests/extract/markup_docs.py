@@ -229,3 +229,118 @@ def place(rows: Table) -> list[tuple[int, int, int, int, str]]:
             taken |= {(r + i, col + j) for i in range(c.rows) for j in range(c.cols)}
             col += c.cols
     return out
+
+
+# ----------------------------------------------------------------------------- Word "save as web page"
+
+# Word's own style sheet heads every exported page (tens of kB in real files: fonts, list and table
+# definitions); enough of it here to be as heavy for the parser.
+_WORD_FONTS = ("宋体", "仿宋_GB2312", "黑体", "楷体_GB2312", "Cambria Math", "Calibri", "Times New Roman")
+WORD_STYLE = (
+    "<style>\n<!--\n"
+    + "".join(
+        f'@font-face {{font-family:"{f}"; panose-1:2 1 6 0 3 1 1 1 1 1; mso-font-alt:SimSun;'
+        f" mso-font-charset:134; mso-generic-font-family:auto; mso-font-pitch:variable;"
+        f" mso-font-signature:3 680460288 22 0 262145 0;}}\n"
+        for f in _WORD_FONTS
+    )
+    + "".join(
+        f"p.MsoNormal{i}, li.MsoNormal{i}, div.MsoNormal{i} {{mso-style-unhide:no; mso-style-qformat:yes;"
+        f" margin:0cm; margin-bottom:.0001pt; text-align:justify; text-justify:inter-ideograph;"
+        f' mso-pagination:none; font-size:10.5pt; font-family:"Calibri",sans-serif;'
+        f' mso-bidi-font-family:"Times New Roman"; mso-font-kerning:1.0pt;}}\n'
+        for i in range(200)
+    )
+    + "@page WordSection1 {size:595.3pt 841.9pt; margin:72.0pt 90.0pt 72.0pt 90.0pt; layout-grid:15.6pt;}\n"
+    + "div.WordSection1 {page:WordSection1;}\n-->\n</style>\n"
+    + "<!--[if gte mso 9]><xml>\n<w:WordDocument><w:View>Print</w:View>"
+    + "<w:SpellingState>Clean</w:SpellingState><w:DrawingGridVerticalSpacing>7.8 磅"
+    + "</w:DrawingGridVerticalSpacing></w:WordDocument>\n</xml><![endif]-->\n"
+)
+_SPAN = (
+    "<span lang={lang} style='font-size:{size}pt;font-family:仿宋_GB2312;mso-hansi-font-family:"
+    '"Times New Roman";mso-bidi-font-family:宋体;color:black;mso-font-kerning:0pt\'>{text}</span>'
+)
+
+
+def _runs(text: str, size: str = "10.5") -> str:
+    """Word writes a paragraph as runs: split mid-word (a run ends where the formatting or the
+    spell-check state changed), digits as lang=EN-US runs."""
+    if not text:
+        return _SPAN.format(lang="EN-US", size=size, text="<o:p>&nbsp;</o:p>")
+    cut = max(1, len(text) // 2)
+    parts = [text[:cut], text[cut:]] if len(text) > 1 else [text]
+    return (
+        "".join(
+            _SPAN.format(lang="EN-US" if p[:1].isdigit() else "ZH-CN", size=size, text=html.escape(p))
+            for p in parts
+            if p
+        )
+        + "<o:p></o:p>"
+    )
+
+
+def _word_paragraphs(text: str) -> str:
+    """A label of more than six characters broken over two paragraphs (an Enter in a narrow cell)."""
+    style = (
+        "class=MsoNormal align=center style='text-align:center;mso-pagination:widow-orphan;line-height:14pt'"
+    )
+    if len(text) > 6 and not text[:1].isdigit():
+        cut = len(text) // 2
+        return "".join(f"<p {style}>{_runs(part)}</p>" for part in (text[:cut], text[cut:]))
+    return f"<p {style}>{_runs(text)}</p>"
+
+
+def word_html_table(rows: Table) -> str:
+    out = [
+        "<div align=center><table class=MsoNormalTable border=1 cellspacing=0 cellpadding=0 width=605"
+        " style='width:453.6pt;border-collapse:collapse;border:none;mso-border-alt:solid windowtext .5pt;"
+        "mso-yfti-tbllook:1184;mso-padding-alt:0cm 5.4pt 0cm 5.4pt'>"
+    ]
+    for r, row in enumerate(rows):
+        cells = []
+        for c in row:
+            attrs = (f" rowspan={c.rows}" if c.rows > 1 else "") + (
+                f" colspan={c.cols}" if c.cols > 1 else ""
+            )
+            cells.append(
+                f"<td width={60 * c.cols}{attrs} valign=center style='width:{45 * c.cols}.0pt;border:solid"
+                " windowtext 1.0pt;border-top:none;mso-border-top-alt:solid windowtext .5pt;mso-border-alt:"
+                "solid windowtext .5pt;padding:0cm 5.4pt 0cm 5.4pt;height:20.25pt'>"
+                f"{_word_paragraphs(c.text)}</td>"
+            )
+        out.append(f"<tr style='mso-yfti-irow:{r};height:20.25pt'>" + "".join(cells) + "</tr>")
+    width = max(sum(c.cols for c in row) for row in rows)
+    out.append(
+        "<![if !supportMisalignedColumns]><tr height=0>"
+        + "<td width=60 style='border:none'></td>" * width
+        + "</tr><![endif]></table></div>"
+    )
+    return "\n".join(out)
+
+
+def report_word_html(truth: dict[str, Any]) -> bytes:
+    """The report as Word's "save as web page" writes it (GB2312): Office namespaces, its style
+    sheet, every cell's text in <p class=MsoNormal><span style=…> runs split mid-word, long labels
+    over two paragraphs, &nbsp; in empty cells, the column-sizing row."""
+    body: list[str] = []
+    for b in blocks(truth):
+        if isinstance(b, str):
+            body.append(
+                "<p class=MsoNormal style='text-indent:32.0pt;mso-char-indent-count:2.0;line-height:28.0pt;"
+                f"mso-line-height-rule:exactly'>{_runs(b, '16.0')}</p>"
+            )
+        else:
+            body.append(word_html_table(b))
+    page = (
+        '<html xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office"'
+        ' xmlns:w="urn:schemas-microsoft-com:office:word" xmlns="http://www.w3.org/TR/REC-html40">\n<head>\n'
+        '<meta http-equiv=Content-Type content="text/html; charset=gb2312">\n'
+        '<meta name=ProgId content=Word.Document>\n<meta name=Generator content="Microsoft Word 15">\n'
+        + WORD_STYLE
+        + "</head>\n<body lang=ZH-CN style='tab-interval:21.0pt;text-justify-trim:punctuation'>\n"
+        "<div class=WordSection1 style='layout-grid:15.6pt'>\n"
+        + "\n".join(body)
+        + "\n</div>\n</body>\n</html>\n"
+    )
+    return page.encode("gbk")
