@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from gongkai.settings import Settings
 from storage import BatchStore, JobStore, ObjectStore
+from workers.followups import Followups
 
 Enqueue = Callable[[str], None]
 EnqueueArchive = Callable[[str, str], None]  # batch id, archive id
@@ -45,6 +46,11 @@ def _enqueue(request: Request) -> Enqueue:
     return enqueue
 
 
+def _followups(request: Request) -> Followups:
+    followups: Followups = request.app.state.followups
+    return followups
+
+
 def _revoke(request: Request) -> Revoke:
     revoke: Revoke = request.app.state.revoke
     return revoke
@@ -57,3 +63,5 @@ EnqueueDep = Annotated[Enqueue, Depends(_enqueue)]
 BatchesDep = Annotated[BatchStore, Depends(_batches)]
 EnqueueArchiveDep = Annotated[EnqueueArchive, Depends(_enqueue_archive)]
 RevokeDep = Annotated[Revoke, Depends(_revoke)]
+# A job finished in the API (a duplicate, a cancel): its webhook, its batch's exports.
+FollowupsDep = Annotated[Followups, Depends(_followups)]

@@ -16,7 +16,9 @@ from gongkai.log import configure_logging, get_logger
 from gongkai.settings import Settings, get_settings
 from storage import BatchStore, JobStore, ObjectStore
 from storage.apikeys import ApiKeyStore
+from storage.deliveries import DeliveryLog
 from workers.celery_app import EXPAND_TASK, TASK_NAME, create_app
+from workers.followups import Followups
 
 log = get_logger("gongkai.api")
 
@@ -106,6 +108,12 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             except Exception as exc:
                 log.warning("api.revoke_failed", jobs=len(task_ids), error=str(exc)[:200])
 
+        app.state.followups = Followups(
+            send_task=celery.send_task,
+            jobs=app.state.jobs,
+            batches=app.state.batches,
+            deliveries=DeliveryLog(app.state.jobs.redis, ttl_seconds=settings.job_ttl_seconds),
+        )
         app.state.enqueue = enqueue
         app.state.enqueue_archive = enqueue_archive
         app.state.revoke = revoke

@@ -137,6 +137,11 @@ if new == '"running"' then
 else
   redis.call('ZREM', '@RUNNING@', id)
 end
+-- a final job queued again (a re-run): its next outcome is a new result for the feed
+if (old == '"succeeded"' or old == '"failed"' or old == '"cancelled"')
+    and (new == '"queued"' or new == '"running"') then
+  redis.call('HDEL', key, 'feed_id')
+end
 @FEED@
 if old ~= new then
   if old then redis.call('HINCRBY', '@BY_STATE@', cjson.decode(old), -1) end

@@ -46,6 +46,7 @@ from workers.celery_app import (
     WEBHOOK_TASK,
     app,
 )
+from workers.followups import Followups
 
 log = get_logger("gongkai.worker")
 _settings = get_settings()
@@ -187,14 +188,13 @@ def deliver_webhook(kind: Kind, item_id: str) -> int | None:
     )
 
 
+def _followups(jobs: JobStore, store: BatchStore) -> Followups:
+    deliveries_ = DeliveryLog(jobs.redis, ttl_seconds=_settings.job_ttl_seconds)
+    return Followups(send_task=app.send_task, jobs=jobs, batches=store, deliveries=deliveries_)
+
+
 def _queue_webhook(kind: Kind, item_id: str) -> None:
-    # The claim makes it once per job or batch, however often the job is redelivered.
-    if deliveries().claim(kind, item_id):
-        try:
-            deliver_webhook.apply_async(args=(kind, item_id), queue=BATCH_QUEUE)
-        except Exception:
-            deliveries().release(kind, item_id)
-            raise
+    _followups(clients().jobs, batches()).queue_webhook(kind, item_id)
 
 
 @app.task(name=SWEEP_TASK)
@@ -236,18 +236,11 @@ def _reject_lost_archive(batch_id: str, archive_id: str, losses: int) -> None:
 
 
 def _after_job(job_id: str, jobs: JobStore, store: BatchStore) -> None:
-    with contextlib.suppress(JobNotFound):
-        job = jobs.get(job_id)
-        if job.batch_id:
-            _maybe_export(job.batch_id, store)
-        elif job.callback_url and job.state.finished:
-            _queue_webhook("job", job_id)
+    _followups(jobs, store).after_job(job_id)
 
 
 def _maybe_export(batch_id: str, store: BatchStore) -> None:
-    if store.claim_export(batch_id):
-        log.info("batch.finished", batch_id=batch_id)
-        export_batch.apply_async(args=(batch_id,), task_id=f"export-{batch_id}")
+    _followups(JobStore(store.redis), store).maybe_export(batch_id)
 
 
 def _job_id(args: Any) -> str | None:

@@ -31,6 +31,7 @@ from api.deps import (
     EnqueueArchive,
     EnqueueArchiveDep,
     EnqueueDep,
+    FollowupsDep,
     JobsDep,
     ObjectsDep,
     RevokeDep,
@@ -73,7 +74,7 @@ from storage.dedup import reuse_earlier
 from storage.deliveries import DeliveryLog
 from storage.jobs import new_job_id, now
 from storage.objects import export_key
-from workers.exports import FORMATS, MEDIA_TYPES, artifact, build_exports_once, presigned_export
+from workers.exports import ARTIFACTS, MEDIA_TYPES, artifact, build_exports_once, presigned_export
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 log = get_logger("gongkai.api")
@@ -112,6 +113,7 @@ async def create_batch(
     objects: ObjectsDep,
     enqueue: EnqueueDep,
     enqueue_archive: EnqueueArchiveDep,
+    followups: FollowupsDep,
     tenant: TenantDep,
     files: Annotated[
         list[UploadFile] | None, File(description="report files (text, PDF, image) and/or ZIP archives")
@@ -138,6 +140,9 @@ async def create_batch(
         accepted = await _record_batch(
             request, stored, force, tenant, callback, jobs, batches, objects, enqueue, enqueue_archive
         )
+        # A batch of nothing but earlier results is finished already: no worker will queue its
+        # exports and its webhook.
+        await run_in_threadpool(followups.maybe_export, accepted.id)
     except BaseException:
         if claim is not None:
             await claim.release()
@@ -497,6 +502,7 @@ async def rerun_batch(
     batches: BatchesDep,
     objects: ObjectsDep,
     enqueue: EnqueueDep,
+    followups: FollowupsDep,
     tenant: TenantDep,
     which: Annotated[RerunWhich, Query(description="failed | needs_review | both")] = "failed",
 ) -> BatchRerun:
@@ -522,8 +528,10 @@ async def rerun_batch(
     if selected:
         # exports of the batch as it was are stale: whoever finishes it again builds them anew
         await run_in_threadpool(batches.reopen, batch_id)
-        for fmt in FORMATS:
-            await run_in_threadpool(objects.client.remove_object, objects.results, export_key(batch_id, fmt))
+        for name in ARTIFACTS:
+            await run_in_threadpool(objects.client.remove_object, objects.results, export_key(batch_id, name))
+        # the batch will finish again: announce it again
+        await run_in_threadpool(followups.deliveries.release, "batch", batch_id)
     for job_id in selected:
         await run_in_threadpool(enqueue, job_id)
     log.info("batch.rerun", batch_id=batch_id, which=which, jobs=len(selected))
@@ -562,7 +570,12 @@ def _rerunnable(batch_id: str, which: RerunWhich, jobs: JobStore, batches: Batch
     summary="Cancel a batch: its queued jobs at once, running ones at their next page, later archive members",
 )
 async def cancel_batch(
-    batch_id: str, jobs: JobsDep, batches: BatchesDep, revoke: RevokeDep, tenant: TenantDep
+    batch_id: str,
+    jobs: JobsDep,
+    batches: BatchesDep,
+    revoke: RevokeDep,
+    followups: FollowupsDep,
+    tenant: TenantDep,
 ) -> BatchCancelled:
     await _load(batches, batch_id, tenant)
     try:
@@ -576,6 +589,7 @@ async def cancel_batch(
         ]
 
     await run_in_threadpool(lambda: revoke(cancelled_ids()))
+    await run_in_threadpool(followups.maybe_export, batch_id)  # finished by this cancel: its exports
     batch = await _load(batches, batch_id, tenant)
     log.info("batch.cancel", batch_id=batch_id, cancelled=done.cancelled, cancelling=done.cancelling)
     return BatchCancelled(

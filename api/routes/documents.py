@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api import idempotency
 from api.auth import TenantDep
 from api.callbacks import CallbackUrlForm, checked_callback_url
-from api.deps import EnqueueDep, JobsDep, ObjectsDep, SettingsDep
+from api.deps import EnqueueDep, FollowupsDep, JobsDep, ObjectsDep, SettingsDep
 from api.errors import ErrorResponse
 from api.schemas import Accepted, AcceptedJob
 from api.uploads import store_uploads
@@ -57,6 +57,7 @@ async def upload(
     jobs: JobsDep,
     objects: ObjectsDep,
     enqueue: EnqueueDep,
+    followups: FollowupsDep,
     tenant: TenantDep,
     files: Annotated[list[UploadFile] | None, File(description="the report files (text, PDF, image)")] = None,
     callback_url: CallbackUrlForm = None,
@@ -100,6 +101,7 @@ async def upload(
                 log.info("job.queued", job_id=job.id, filename=job.filename, size=job.size, sha256=job.sha256)
             else:
                 log.info("job.duplicate", job_id=job.id, duplicate_of=earlier.id, sha256=job.sha256)
+                await run_in_threadpool(followups.after_job, job.id)  # its webhook, if it has one
             location = request.url_for("get_job", job_id=job.id).path
             accepted.append(
                 AcceptedJob(

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, StreamingResp
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import TenantDep
-from api.deps import JobsDep, ObjectsDep, RevokeDep
+from api.deps import FollowupsDep, JobsDep, ObjectsDep, RevokeDep
 from api.errors import ApiError, ErrorResponse, not_found
 from api.schemas import JobStatus, Result
 from gongkai.log import get_logger
@@ -141,7 +141,12 @@ def _quote(name: str) -> str:
     summary="Cancel a job: a queued one at once, a running one at its next page or stage",
 )
 async def cancel_job(
-    job_id: str, jobs: JobsDep, revoke: RevokeDep, response: Response, tenant: TenantDep
+    job_id: str,
+    jobs: JobsDep,
+    revoke: RevokeDep,
+    followups: FollowupsDep,
+    response: Response,
+    tenant: TenantDep,
 ) -> JobStatus:
     await _load(jobs, job_id, tenant)
     try:
@@ -152,6 +157,8 @@ async def cancel_job(
         job = await _load(jobs, job_id, tenant)
         raise ApiError(409, "job_finished", f"job {job_id} already {job.state.value}; nothing to cancel")
     await run_in_threadpool(revoke, [job_id])
+    if outcome == CancelOutcome.CANCELLED:  # no worker will see it: its webhook, its batch's exports
+        await run_in_threadpool(followups.after_job, job_id)
     job = await _load(jobs, job_id, tenant)
     log.info("job.cancel", job_id=job_id, outcome=outcome.value)
     if outcome == CancelOutcome.CANCELLING and not job.state.finished:

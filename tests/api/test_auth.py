@@ -89,9 +89,12 @@ def test_both_headers_carry_a_key_and_a_revoked_key_is_refused_at_once(
 
 def test_open_paths_answer_without_a_key(anonymous: TestClient) -> None:
     # Opening a path is a decision this test has to be told about.
-    assert frozenset(
-        {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-    ) == OPEN_PATHS
+    assert (
+        frozenset(
+            {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+        )
+        == OPEN_PATHS
+    )
     for path in ("/healthz", "/readyz", "/docs", "/openapi.json"):
         assert anonymous.get(path).status_code == 200, path
 

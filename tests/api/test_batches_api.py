@@ -137,7 +137,7 @@ def test_openapi_lists_the_batch_routes(client: TestClient) -> None:
 def mixed_batch(jobs: JobStore, size: int) -> tuple[str, list[str]]:
     """A batch of `size` jobs: every third failed (3 pages each), the others succeeded (2 pages)."""
     batch_id = new_batch_id()
-    BatchStore(jobs.redis).create(batch_id, files=size, archives=[])
+    BatchStore(jobs.redis).create(batch_id, files=size, archives=[], tenant=TEST_TENANT)
     ids = []
     for i in range(size):
         job = make_job(batch_id=batch_id, source_path=f"upload.zip/dir/{i}.pdf", filename=f"dir/{i}.pdf")
@@ -200,7 +200,7 @@ def test_status_shows_pages_eta_and_the_first_failed_members(client: TestClient,
     assert body["links"]["failed"] == f"/v1/batches/{batch_id}/jobs?state=failed"
 
     running = new_batch_id()
-    BatchStore(jobs.redis).create(running, files=3, archives=[])
+    BatchStore(jobs.redis).create(running, files=3, archives=[], tenant=TEST_TENANT)
     started = [make_job(batch_id=running) for _ in range(3)]
     for job in started:
         jobs.create_new(job)

@@ -14,6 +14,7 @@ from api.main import create_api
 from gongkai.settings import Settings
 from gongkai.stack import Stack
 from storage import BatchStore, JobState, JobStore
+from tests.api.conftest import Caller
 
 
 @pytest.fixture
@@ -31,8 +32,8 @@ def jobs(settings: Settings) -> Iterator[JobStore]:
 
 
 @pytest.fixture
-def client(settings: Settings, jobs: JobStore) -> Iterator[TestClient]:
-    with TestClient(create_api(settings)) as c:
+def client(settings: Settings, jobs: JobStore, caller: Caller) -> Iterator[TestClient]:
+    with TestClient(create_api(settings), headers=caller.headers) as c:
         yield c
 
 

@@ -15,6 +15,7 @@ from gongkai.settings import Settings
 from gongkai.stack import Stack
 from storage import JobStore
 from storage.metrics import STAGE_SECONDS, Counter, Metrics
+from tests.api.conftest import Caller
 from tests.conftest import make_job
 
 
@@ -33,8 +34,8 @@ def jobs(settings: Settings) -> Iterator[JobStore]:
 
 
 @pytest.fixture
-def client(settings: Settings, jobs: JobStore) -> Iterator[TestClient]:
-    with TestClient(create_api(settings)) as c:
+def client(settings: Settings, jobs: JobStore, caller: Caller) -> Iterator[TestClient]:
+    with TestClient(create_api(settings), headers=caller.headers) as c:
         yield c
 
 

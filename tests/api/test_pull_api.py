@@ -15,18 +15,21 @@ from api.main import create_api
 from gongkai.stack import Stack
 from storage import ArchiveEntry, BatchStore, JobStore
 from storage.batches import new_batch_id
-from tests.conftest import make_job
+from tests.api.conftest import Caller
+from tests.conftest import TEST_TENANT, make_job
 
 
 @pytest.fixture
-def client(services: Stack) -> Iterator[TestClient]:
-    with TestClient(create_api(services.settings)) as c:
+def client(services: Stack, caller: Caller) -> Iterator[TestClient]:
+    with TestClient(create_api(services.settings), headers=caller.headers) as c:
         yield c
 
 
 def finished_batch(jobs: JobStore, code: str = "corrupt_file") -> str:
     batch_id = new_batch_id()
-    BatchStore(jobs.redis).create(batch_id, files=1, archives=[], callback_url="https://example.com/h")
+    BatchStore(jobs.redis).create(
+        batch_id, files=1, archives=[], callback_url="https://example.com/h", tenant=TEST_TENANT
+    )
     job = make_job(batch_id=batch_id, filename="坏.pdf")
     jobs.create_new(job)
     jobs.fail(job.id, code, "broken")
@@ -65,7 +68,7 @@ def test_export_in_every_format_and_presigned(client: TestClient, jobs: JobStore
 def test_an_unfinished_batch_has_no_export_yet(client: TestClient, jobs: JobStore) -> None:
     batch_id = new_batch_id()
     entry = ArchiveEntry(id="0", filename="a.zip", sha256="a" * 64, size=1, original_key="k")
-    BatchStore(jobs.redis).create(batch_id, files=1, archives=[entry])
+    BatchStore(jobs.redis).create(batch_id, files=1, archives=[entry], tenant=TEST_TENANT)
     response = client.get(f"/v1/batches/{batch_id}/export", params={"format": "xlsx"})
     assert response.status_code == 409 and response.headers["retry-after"]
 
