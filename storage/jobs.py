@@ -137,9 +137,9 @@ if new == '"running"' then
 else
   redis.call('ZREM', '@RUNNING@', id)
 end
--- a final job queued again (a re-run): its next outcome is a new result for the feed
-if (old == '"succeeded"' or old == '"failed"' or old == '"cancelled"')
-    and (new == '"queued"' or new == '"running"') then
+-- a final job queued again (a re-run; a redelivery goes straight to running): its next outcome is
+-- a new result for the feed
+if (old == '"succeeded"' or old == '"failed"' or old == '"cancelled"') and new == '"queued"' then
   redis.call('HDEL', key, 'feed_id')
 end
 @FEED@

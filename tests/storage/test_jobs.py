@@ -152,7 +152,7 @@ def test_sweeping_a_stuck_job_requeues_it_then_fails_it_once_its_lost_attempts_a
     requeued = store.get(job.id)
     assert (requeued.state, requeued.lost_attempts, requeued.attempts) == (JobState.QUEUED, 1, 1)
     assert store.sweep(job.id, max_lost_attempts=2, at=late) == ""  # swept once
-    assert batches.get(batch_id).counts.queued == 1
+    assert batches.get(batch_id).counts["queued"] == 1
 
     store.start_attempt(job.id)  # the re-queued run starts, and dies too
     assert store.get(job.id).lost_attempts == 1  # it was queued: this start counts nothing
@@ -161,7 +161,7 @@ def test_sweeping_a_stuck_job_requeues_it_then_fails_it_once_its_lost_attempts_a
     assert failed.state == JobState.FAILED and failed.error is not None
     assert failed.error.code == "internal_error" and "died 2 times" in failed.error.message
     counts = batches.get(batch_id).counts
-    assert (counts.running, counts.failed) == (0, 1) and batches.get(batch_id).finished
+    assert (counts["running"], counts["failed"]) == (0, 1) and batches.get(batch_id).finished
     assert Metrics(jobs.redis).counters()["jobs_lost"] == lost_before + 2
 
 
@@ -215,13 +215,13 @@ def test_a_cancelled_batch_cancels_its_queued_jobs_and_new_ones_are_born_cancell
     assert batches.cancel(batch_id, jobs) == CancelledBatch(cancelled=1, cancelling=1)
     batch = batches.get(batch_id)
     assert batch.cancelled and not batch.finished  # the running job has yet to stop
-    assert (batch.counts.cancelled, batch.counts.running, batch.counts.failed) == (1, 1, 1)
+    assert (batch.counts["cancelled"], batch.counts["running"], batch.counts["failed"]) == (1, 1, 1)
     late = make_job(batch_id=batch_id)  # an archive member recorded after the cancel
     assert jobs.create_new(late)
     assert jobs.get(late.id).state == JobState.CANCELLED
     jobs.mark_cancelled(running.id)
     batch = batches.get(batch_id)
-    assert batch.finished and batch.counts.cancelled == 3 and batch.total == 4
+    assert batch.finished and batch.counts["cancelled"] == 3 and batch.total == 4
     assert batches.cancel(batch_id, jobs) == CancelledBatch(cancelled=0, cancelling=0)
     with pytest.raises(BatchNotFound):
         batches.cancel(new_batch_id(), jobs)
