@@ -86,8 +86,8 @@ class ApiKeyAuth:
         try:
             caller = await run_in_threadpool(store.authenticate, key) if key else None
         except TRANSIENT_ERRORS as exc:
-            message = f"storage unavailable ({type(exc).__name__}); try again shortly"
-            unavailable = error_response(503, "service_unavailable", message, {"Retry-After": "5"})
+            message = f"redis unavailable ({type(exc).__name__}): API keys cannot be checked now"
+            unavailable = error_response(503, "storage_unavailable", message, {"Retry-After": "5"})
             await unavailable(scope, receive, send)
             return
         if caller is None:

@@ -59,7 +59,7 @@ def test_a_batch_is_cancelled_whole(stack: Stack, client: httpx.Client) -> None:
     stack.stop("worker")
     try:
         files = [("files", (p.name, p.read_bytes())) for p in example_reports()[:3]]
-        created = client.post("/v1/batches", files=files)
+        created = client.post("/v1/batches", files=files, data={"force": "true"})
         assert created.status_code == 202
         batch_id = created.json()["id"]
         response = client.post(f"/v1/batches/{batch_id}/cancel")

@@ -25,6 +25,7 @@ from tests.conftest import example_reports
 from tests.integration.conftest import Upload, WaitFor
 from tests.integration.test_batches import by_name, export, wait_batch
 from tests.storage.zipfiles import make_zip
+from workers.exports import artifact
 
 
 def post_batch(client: httpx.Client, *files: tuple[str, bytes]) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def test_reposting_an_archive_creates_no_new_processing(
 
     second = wait_batch(client, post_batch(client, ("same-again.zip", data))["id"])
     assert extractions(store) == before  # not one member extracted again
-    assert second["counts"] == {"queued": 0, "running": 0, "succeeded": 4, "failed": 0}
+    assert second["counts"] == {"queued": 0, "running": 0, "succeeded": 4, "failed": 0, "cancelled": 0}
     earlier = by_name(first)
     for name, job in by_name(second).items():
         record = client.get(f"/v1/jobs/{job['id']}").json()
@@ -144,7 +145,9 @@ def test_rerunning_the_failed_jobs_of_a_finished_batch(client: httpx.Client, sta
     assert jobs["broken.bin"]["state"] == "failed" and jobs["good.txt"]["state"] == "succeeded"
     export(client, batch["id"], "csv")  # the exports of the batch as it was
     objects = ObjectStore(stack.settings)
-    built = objects.client.stat_object(objects.results, export_key(batch["id"], "csv")).last_modified
+    built = objects.client.stat_object(
+        objects.results, export_key(batch["id"], artifact("csv"))
+    ).last_modified
 
     assert rerun(client, batch["id"], "needs_review")["requeued"] == []  # nothing flagged
     stack.stop("worker")  # the re-queued job waits, so the reopened batch can be seen
@@ -166,7 +169,9 @@ def test_rerunning_the_failed_jobs_of_a_finished_batch(client: httpx.Client, sta
     assert record["attempts"] == 2 and record["state"] == "failed" and record["duplicate_of"] is None
     assert record["error"]["code"] == "unsupported_type"
     export(client, batch["id"], "csv")
-    rebuilt = objects.client.stat_object(objects.results, export_key(batch["id"], "csv")).last_modified
+    rebuilt = objects.client.stat_object(
+        objects.results, export_key(batch["id"], artifact("csv"))
+    ).last_modified
     assert rebuilt is not None and built is not None and rebuilt > built
 
 

@@ -283,7 +283,7 @@ def test_a_200_member_archive_is_exported_fed_once_and_announced(
             truth = corpus.truths.get(name)
             if truth is None:
                 continue
-            assert row["check_status"] in ("ok", "flagged") and row["source_path"] == name
+            assert row["check_status"] in ("ok", "flagged") and row["source_path"] == f"reports.zip/{name}"
             for key in ("agency", "year", "format"):
                 if str(row[key]) != str(truth[key]):
                     mismatches.append(f"{name}: {key} {row[key]!r} != {truth[key]!r}")

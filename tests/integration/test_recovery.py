@@ -89,6 +89,10 @@ def _events(log: Path, job_id: str) -> list[dict[str, Any]]:
     return found
 
 
+def _auth(stack: Stack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.dev_key()}"}
+
+
 @pytest.mark.ocr
 def test_a_worker_killed_whole_mid_ocr_is_swept_and_its_job_finishes_once(
     short_stack: Stack, tmp_path: Path
@@ -96,7 +100,7 @@ def test_a_worker_killed_whole_mid_ocr_is_swept_and_its_job_finishes_once(
     settings: Settings = short_stack.settings
     jobs = JobStore.from_settings(settings)
     api = f"http://{settings.api_host}:{settings.api_port}"
-    with httpx.Client(base_url=api, timeout=30) as client:
+    with httpx.Client(base_url=api, timeout=30, headers=_auth(short_stack)) as client:
         pdf = _scanned_tables_pdf(tmp_path)
         response = client.post("/v1/documents", files=[("files", (pdf.name, pdf.read_bytes()))])
         assert response.status_code == 202, response.text
@@ -159,7 +163,7 @@ def test_an_archive_expansion_whose_worker_died_is_swept_and_finishes(short_stac
             zf.write(path, path.name)
     short_stack.stop("worker")
     try:
-        with httpx.Client(base_url=api, timeout=30) as client:
+        with httpx.Client(base_url=api, timeout=30, headers=_auth(short_stack)) as client:
             response = client.post("/v1/batches", files=[("files", ("reports.zip", buffer.getvalue()))])
             assert response.status_code == 202, response.text
             batch_id = response.json()["id"]
@@ -180,7 +184,7 @@ def test_an_archive_expansion_whose_worker_died_is_swept_and_finishes(short_stac
     while not (batch := batches.get(batch_id)).finished:
         assert time.monotonic() < deadline, f"batch not finished: {batch}"
         time.sleep(0.5)
-    assert batch.counts.succeeded == 2 and batch.total == 2
+    assert batch.counts["succeeded"] == 2 and batch.total == 2
     [archive] = batches.archives(batch_id)
     assert archive.state == "expanded" and archive.members == 2
     assert Metrics(jobs.redis).counters()["archives_swept"] == 1
