@@ -100,7 +100,16 @@ def _parse(zf: zipfile.ZipFile, name: str) -> lxml.etree._Element:
         with zf.open(info) as f:
             data = f.read(_MAX_PART_BYTES + 1)
         return lxml.etree.fromstring(data, parser=parser)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+    # ValueError: a damaged central directory can put a member before the start of the file
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+    ) as exc:
         raise _corrupt(f"{name} cannot be decompressed ({exc})") from exc
     except lxml.etree.XMLSyntaxError as exc:
         raise _corrupt(f"{name} is not well-formed XML ({exc})") from exc

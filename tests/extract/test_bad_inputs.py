@@ -3,6 +3,7 @@ without decoding what a header only claims (a 50,000 × 50,000 PNG is refused fr
 
 from __future__ import annotations
 
+import json
 import resource
 from collections.abc import Callable
 
@@ -11,6 +12,7 @@ import pytest
 from extract import ExtractionError, extract_document
 from tests.conftest import example_reports
 from tests.extract import bad_inputs
+from tests.extract.markup_docs import report_docx
 
 
 @pytest.mark.parametrize(
@@ -48,3 +50,12 @@ def test_gb18030_text_report_is_decoded() -> None:
     document = extract_document(bad_inputs.gb18030_report(path))
     assert document.media_type == "text/plain"
     assert document.text.strip() == path.read_text(encoding="utf-8").strip()
+
+
+def test_docx_with_a_central_directory_pointing_before_the_file_is_corrupt() -> None:
+    # found by tests/fuzz: zipfile raised a bare ValueError (negative seek), an internal_error job
+    truth = json.loads(example_reports()[0].with_suffix(".truth.json").read_text())
+    data = bad_inputs.docx_with_offsets_before_the_start(report_docx(truth))
+    with pytest.raises(ExtractionError) as caught:
+        extract_document(data)
+    assert caught.value.code == "corrupt_file"
