@@ -97,3 +97,48 @@ def docx_with_offsets_before_the_start(docx: bytes) -> bytes:
     end = docx.rindex(b"PK\x05\x06")
     offset = struct.unpack_from("<I", docx, end + 16)[0]
     return docx[: end + 16] + struct.pack("<I", offset + 2**20) + docx[end + 20 :]
+
+
+def pdf_edit(old: bytes, new: bytes, *, after: int = 0) -> bytes:
+    """The two-page sample with one edit (same length, so the cross-reference table stays right)."""
+    assert len(old) == len(new)
+    data = two_page_pdf()
+    at = data.index(old, after)
+    return data[:at] + new + data[at + len(old) :]
+
+
+def two_page_pdf() -> bytes:
+    new = pdfium.PdfDocument.new()
+    new.import_pages(pdfium.PdfDocument(str(TEXT_PDF)), [0, 1])
+    out = io.BytesIO()
+    new.save(out)
+    return out.getvalue()
+
+
+def pdf_with_a_damaged_page() -> bytes:
+    """Page 1's /Type is no longer /Page: pdfium cannot load that page, page 2 is fine."""
+    return pdf_edit(b"/Type/Page>>", b"/Type/Pagx>>")
+
+
+def pdf_pdfminer_cannot_parse() -> bytes:
+    """The page tree's dictionary has a key without a value: pdfium shrugs, pdfminer refuses."""
+    return pdf_edit(b"/Type/Pages>>", b"/Type      >>")
+
+
+def png_with_a_broken_chunk() -> bytes:
+    """Image data split over two chunks, the second with a type of four NUL bytes (PIL raises
+    SyntaxError while decoding)."""
+    data = png(160, 48)
+    idat = data.index(b"IDAT") - 4
+    length = struct.unpack_from(">I", data, idat)[0]
+    body = data[idat + 8 : idat + 8 + length]
+    half = len(body) // 2
+    return (
+        data[:idat]
+        + _png_chunk(b"IDAT", body[:half])
+        + struct.pack(">I", len(body) - half)
+        + b"\x00\x00\x00\x00"
+        + body[half:]
+        + b"\x00" * 4
+        + _png_chunk(b"IEND", b"")
+    )

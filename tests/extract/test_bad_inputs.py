@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from extract import ExtractionError, extract_document
+from report.document import PageMethod
 from tests.conftest import example_reports
 from tests.extract import bad_inputs
 from tests.extract.markup_docs import report_docx
@@ -59,3 +60,26 @@ def test_docx_with_a_central_directory_pointing_before_the_file_is_corrupt() -> 
     with pytest.raises(ExtractionError) as caught:
         extract_document(data)
     assert caught.value.code == "corrupt_file"
+
+
+# Found by tests/fuzz: each raised an exception of the PDF/image library, an internal_error job.
+
+
+def test_pdf_with_a_damaged_page_keeps_its_other_pages() -> None:
+    document = extract_document(bad_inputs.pdf_with_a_damaged_page())
+    first, second = document.pages
+    assert first.method == PageMethod.FAILED and "damaged" in first.reason
+    assert second.method == PageMethod.TEXT_LAYER and second.text.strip()
+
+
+def test_pdf_pdfminer_cannot_parse_is_read_from_pdfiums_text_layer() -> None:
+    document = extract_document(bad_inputs.pdf_pdfminer_cannot_parse())
+    assert [p.method for p in document.pages] == [PageMethod.TEXT_LAYER] * 2
+    assert all("pdfplumber cannot parse" in p.reason for p in document.pages)
+    assert "淮安" in document.text
+
+
+def test_png_with_a_broken_chunk_is_corrupt() -> None:
+    with pytest.raises(ExtractionError) as caught:
+        extract_document(bad_inputs.png_with_a_broken_chunk())
+    assert caught.value.code == "corrupt_file" and "broken PNG" in caught.value.message

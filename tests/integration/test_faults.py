@@ -17,12 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
 
 from gongkai.stack import Stack
 from storage import JobStore, ObjectStore
 from storage.objects import original_key
 from tests.conftest import example_reports, truth_for
 from tests.extract import bad_inputs
+from tests.fuzz.seeds import FUZZ, mutated
+from tests.fuzz.test_pipeline import STABLE_CODES
 from tests.integration.conftest import Upload, WaitFor
 from tests.integration.test_batches import by_name, post_batch, wait_batch
 from tests.integration.test_restarts import _children
@@ -258,3 +261,18 @@ def test_s3_restart_during_a_batch_loses_no_job(
     _assert_all_done_once(client, objects, batch, members)
     retried = [j for j in batch["jobs"] if client.get(f"/v1/jobs/{j['id']}").json()["attempts"] > 1]
     assert retried, "no job met the outage"
+
+
+@settings(FUZZ, max_examples=30)
+@given(data=mutated())
+def test_broken_uploads_through_the_real_worker_end_final_without_internal_errors(
+    stack: Stack, upload: Upload, wait_for: WaitFor, client: httpx.Client, objects: ObjectStore, data: bytes
+) -> None:
+    worker = stack.pid("worker")
+    [job] = upload(("fuzz.bin", data))
+    [record] = wait_for([job["id"]], timeout=120)
+    assert record["attempts"] == 1
+    if record["state"] == "failed":
+        assert record["error"]["code"] in STABLE_CODES, record["error"]
+    assert_outcomes(client, objects, [record], [(record["error"] or {}).get("code")])
+    assert stack.pid("worker") == worker
