@@ -8,14 +8,11 @@ import io
 
 from hypothesis import event, given, settings
 
-from extract.errors import ExtractionErrorCode
 from storage import JobState, JobStore, ObjectStore, Stage
 from storage.jobs import new_job_id, now
 from tests.conftest import make_job
-from tests.fuzz.seeds import FUZZ, mutated
+from tests.fuzz.seeds import FUZZ, STABLE_CODES, mutated
 from workers import pipeline
-
-STABLE_CODES = {str(code) for code in ExtractionErrorCode} | {"not_a_report", "parse_error"}
 
 
 @settings(FUZZ, max_examples=150)

@@ -24,8 +24,7 @@ from storage import JobStore, ObjectStore
 from storage.objects import original_key
 from tests.conftest import example_reports, truth_for
 from tests.extract import bad_inputs
-from tests.fuzz.seeds import FUZZ, mutated
-from tests.fuzz.test_pipeline import STABLE_CODES
+from tests.fuzz.seeds import FUZZ, STABLE_CODES, mutated
 from tests.integration.conftest import Upload, WaitFor
 from tests.integration.test_batches import by_name, post_batch, wait_batch
 from tests.integration.test_restarts import _children
