@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 
 from gongkai.stack import Stack
 from storage import JobStore, ObjectStore
@@ -275,3 +275,4 @@ def test_broken_uploads_through_the_real_worker_end_final_without_internal_error
         assert record["error"]["code"] in STABLE_CODES, record["error"]
     assert_outcomes(client, objects, [record], [(record["error"] or {}).get("code")])
     assert stack.pid("worker") == worker
+    event(f"{record['state']}: {(record['error'] or {}).get('code') or record['media_type']}")
