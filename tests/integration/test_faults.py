@@ -8,18 +8,22 @@ has exactly its result and its text, a failed one none): nothing lost, nothing s
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pypdfium2 as pdfium
 import pytest
 from hypothesis import event, given, settings
 
-from gongkai.stack import Stack
+from gongkai.settings import Settings
+from gongkai.stack import Stack, free_port
 from storage import JobStore, ObjectStore
 from storage.objects import original_key
 from tests.conftest import example_reports, truth_for
@@ -276,3 +280,101 @@ def test_broken_uploads_through_the_real_worker_end_final_without_internal_error
     assert_outcomes(client, objects, [record], [(record["error"] or {}).get("code")])
     assert stack.pid("worker") == worker
     event(f"{record['state']}: {(record['error'] or {}).get('code') or record['media_type']}")
+
+
+# -- limits on a dedicated stack: small enough to reach with small files --------------------------
+
+KiB = 1024
+
+
+@pytest.fixture(scope="module")
+def small_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    used: set[int] = set()
+
+    def port() -> int:
+        used.add(p := free_port(used))
+        return p
+
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("gongkai-small"),
+        redis_url=f"redis://127.0.0.1:{port()}/0",
+        s3_endpoint=f"127.0.0.1:{port()}",
+        api_host="127.0.0.1",
+        api_port=port(),
+        worker_concurrency=1,
+        max_upload_bytes=8 * 1024 * KiB,  # room for a scanned PDF
+        max_archive_bytes=256 * KiB,
+        archive_max_members=8,
+        archive_max_member_bytes=32 * KiB,
+        archive_max_total_bytes=96 * KiB,
+        # Far below what OCR of a dozen scanned pages takes; a text report needs well under a second.
+        task_soft_time_limit=5,
+        task_time_limit=10,
+        log_level="INFO",
+    )
+    small = Stack(settings)
+    try:
+        small.up()
+        yield small
+    finally:
+        small.down()
+
+
+def _noise(size: int, seed: int) -> bytes:
+    """Text that does not compress (the archive ratio check stays out of the way)."""
+    return hashlib.shake_256(f"{seed}".encode()).hexdigest(size // 2).encode()
+
+
+def test_archive_limits_on_the_real_service(small_stack: Stack) -> None:
+    report = example_reports()[0]
+    objects = ObjectStore(small_stack.settings)
+    with httpx.Client(base_url=f"http://127.0.0.1:{small_stack.settings.api_port}", timeout=60) as client:
+        before = originals(objects)
+        too_big = make_zip([("noise.txt", _noise(300 * KiB, 1))], method=0)
+        refused = client.post("/v1/batches", files=[("files", ("big.zip", too_big))])
+        assert refused.status_code == 413 and refused.json()["error"]["code"] == "file_too_large"
+        assert originals(objects) == before  # refused before it was stored
+
+        many = make_zip([(f"{i}.txt", report.read_bytes()) for i in range(9)])
+        total = make_zip([(f"{i}.txt", _noise(30 * KiB, i)) for i in range(4)])  # 120 KiB > 96 KiB
+        mixed = make_zip([("big.txt", _noise(40 * KiB, 9)), (report.name, report.read_bytes())])
+        batch = wait_batch(
+            client,
+            post_batch(client, ("many.zip", many), ("total.zip", total), ("mixed.zip", mixed))["id"],
+            timeout=120,
+        )
+        archives = {a["filename"]: (a["state"], (a["error"] or {}).get("code")) for a in batch["archives"]}
+        assert archives == {
+            "many.zip": ("failed", "archive_too_large"),
+            "total.zip": ("failed", "archive_too_large"),
+            "mixed.zip": ("expanded", None),
+        }
+        names = ["many.zip", "total.zip", "big.txt", report.name]
+        jobs = by_name(batch)
+        assert set(jobs) == set(names)
+        records = [client.get(f"/v1/jobs/{jobs[name]['id']}").json() for name in names]
+        expected = ["archive_too_large", "archive_too_large", "file_too_large", None]
+        assert_outcomes(client, objects, records, expected)
+
+
+@pytest.mark.ocr
+def test_a_document_over_the_time_limit_fails_as_timeout_and_the_worker_goes_on(
+    small_stack: Stack, tmp_path: Path
+) -> None:
+    scan = pdfium.PdfDocument(str(_scanned_tables_pdf(tmp_path)))
+    long_scan = pdfium.PdfDocument.new()
+    for _ in range(4):
+        long_scan.import_pages(scan)  # 12 OCR pages: about a minute of work against a 5 s limit
+    out = io.BytesIO()
+    long_scan.save(out)
+    objects = ObjectStore(small_stack.settings)
+    worker = small_stack.pid("worker")
+    report = example_reports()[0]
+    with httpx.Client(base_url=f"http://127.0.0.1:{small_stack.settings.api_port}", timeout=60) as client:
+        accepted = post_batch(client, ("long-scan.pdf", out.getvalue()), (report.name, report.read_bytes()))
+        batch = wait_batch(client, accepted["id"], timeout=120)
+        records = [client.get(f"/v1/jobs/{j['id']}").json() for j in accepted["jobs"]]
+        assert_outcomes(client, objects, records, ["timeout", None])
+        assert records[0]["attempts"] == 1 and "time limit" in records[0]["error"]["message"]
+        assert batch["counts"] == {"queued": 0, "running": 0, "succeeded": 1, "failed": 1}
+    assert small_stack.pid("worker") == worker
