@@ -203,6 +203,31 @@ def test_a_document_that_kills_its_worker_every_time_fails_after_the_lost_attemp
     assert good["state"] == "succeeded", good["error"]
 
 
+@pytest.mark.ocr
+def test_a_job_killed_once_mid_ocr_finishes_once(
+    stack: Stack,
+    upload: Upload,
+    wait_for: WaitFor,
+    client: httpx.Client,
+    jobs: JobStore,
+    objects: ObjectStore,
+    tmp_path: Path,
+) -> None:
+    worker = stack.pid("worker")
+    assert worker is not None
+    [job] = upload(_scanned_tables_pdf(tmp_path))
+    deadline = time.monotonic() + 180
+    while client.get(f"/v1/jobs/{job['id']}").json()["progress"]["pages_done"] < 1:  # mid-job
+        assert time.monotonic() < deadline, "the job never got past its first page"
+        time.sleep(0.05)
+    for child in _children(worker):
+        os.kill(child, signal.SIGKILL)
+    [record] = wait_for([job["id"]], timeout=300)
+    assert_outcomes(client, objects, [record], [None])  # one result, stored once
+    assert record["attempts"] == 2 and jobs.get(job["id"]).lost_attempts == 1
+    assert record["progress"]["pages_done"] == record["progress"]["pages_total"] == 3
+
+
 def _distinct_reports(copies: int) -> list[tuple[str, bytes]]:
     """Copies of the example reports, each with different bytes (a trailing comment line), so each
     is its own original and its own job."""
