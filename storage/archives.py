@@ -264,7 +264,9 @@ class MemberReader:
     def __init__(self, zf: zipfile.ZipFile, member: Member, limits: Limits, budget: list[int]) -> None:
         try:
             self._stream = zf.open(member.info)
-        except zipfile.BadZipFile as exc:  # its local header disagrees with the central directory
+        # its local header disagrees with the central directory, or lies before the start of the file
+        # (a negative seek: ValueError in memory, OSError EINVAL in the worker's spool file)
+        except (zipfile.BadZipFile, ValueError, OSError) as exc:
             raise MemberRejected(ArchiveCode.CORRUPT, f"{member.name!r}: {exc}") from exc
         except RuntimeError as exc:  # encrypted without saying so in the flags we checked
             raise MemberRejected(ArchiveCode.ENCRYPTED, f"{member.name!r}: {exc}") from exc

@@ -91,8 +91,8 @@ def gb18030_report(text_report: Path) -> bytes:
     return text_report.read_text(encoding="utf-8").encode("gb18030")
 
 
-def docx_with_offsets_before_the_start(docx: bytes) -> bytes:
-    """A .docx whose end record places the central directory 1 MB later than it is: zipfile then
+def zip_with_offsets_before_the_start(docx: bytes) -> bytes:
+    """A ZIP (.docx) whose end record places the central directory 1 MB later than it is: zipfile then
     puts every member's local header before the start of the file (a negative seek)."""
     end = docx.rindex(b"PK\x05\x06")
     offset = struct.unpack_from("<I", docx, end + 16)[0]

@@ -56,7 +56,7 @@ def test_gb18030_text_report_is_decoded() -> None:
 def test_docx_with_a_central_directory_pointing_before_the_file_is_corrupt() -> None:
     # found by tests/fuzz: zipfile raised a bare ValueError (negative seek), an internal_error job
     truth = json.loads(example_reports()[0].with_suffix(".truth.json").read_text())
-    data = bad_inputs.docx_with_offsets_before_the_start(report_docx(truth))
+    data = bad_inputs.zip_with_offsets_before_the_start(report_docx(truth))
     with pytest.raises(ExtractionError) as caught:
         extract_document(data)
     assert caught.value.code == "corrupt_file"

@@ -59,9 +59,11 @@ def samples() -> dict[str, bytes]:
 
 
 @st.composite
-def mutated(draw: st.DrawFn, kinds: tuple[str, ...] | None = None) -> bytes:
-    """One sample, broken by one to four mutations."""
-    pool = samples()
+def mutated(
+    draw: st.DrawFn, kinds: tuple[str, ...] | None = None, pool: dict[str, bytes] | None = None
+) -> bytes:
+    """One sample (of `pool`, default `samples()`), broken by one to four mutations."""
+    pool = pool or samples()
     names = sorted(kinds or pool)
     data = bytearray(pool[draw(st.sampled_from(names))])
     for _ in range(draw(st.integers(1, 4))):

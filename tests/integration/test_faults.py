@@ -141,19 +141,24 @@ def test_hostile_archives_fail_member_by_member(
     report = example_reports()[2]
     slip = make_zip([("../../evil.txt", report.read_bytes()), ("ok/" + report.name, report.read_bytes())])
     deep = nested_zip(10, (report.name, report.read_bytes()))
-    worker = stack.pid("worker")
-    batch = wait_batch(
-        client,
-        post_batch(client, ("bomb.zip", zip_bomb(200 * 1024 * 1024)), ("slip.zip", slip), ("deep.zip", deep))[
-            "id"
-        ],
-        timeout=60,
+    # the end record points 1 MB past the central directory: every member "starts" before the file
+    shifted = bad_inputs.zip_with_offsets_before_the_start(
+        make_zip([(f"shifted/{p.name}", p.read_bytes()) for p in example_reports()[:2]])
     )
+    worker = stack.pid("worker")
+    archives_sent = [
+        ("bomb.zip", zip_bomb(200 * 1024 * 1024)),
+        ("slip.zip", slip),
+        ("deep.zip", deep),
+        ("shifted.zip", shifted),
+    ]
+    batch = wait_batch(client, post_batch(client, *archives_sent)["id"], timeout=60)
     archives = {a["filename"]: (a["state"], (a["error"] or {}).get("code")) for a in batch["archives"]}
     assert archives == {
         "bomb.zip": ("failed", "archive_too_large"),
         "slip.zip": ("expanded", None),
         "deep.zip": ("expanded", None),
+        "shifted.zip": ("expanded", None),
     }
     jobs = by_name(batch)
     expected = {
@@ -161,9 +166,10 @@ def test_hostile_archives_fail_member_by_member(
         "../../evil.txt": "unsafe_path",
         "ok/" + report.name: None,
         "level2.zip": "nested_archive",  # one level is expanded, never ten
+        **{f"shifted/{p.name}": "corrupt_archive" for p in example_reports()[:2]},  # one by one
     }
     assert set(jobs) == set(expected)
-    assert batch["counts"] == {"queued": 0, "running": 0, "succeeded": 1, "failed": 3}
+    assert batch["counts"] == {"queued": 0, "running": 0, "succeeded": 1, "failed": 5}
     records = [client.get(f"/v1/jobs/{jobs[name]['id']}").json() for name in expected]
     assert_outcomes(client, objects, records, list(expected.values()))
     assert not (stack.data.parent / "evil.txt").exists() and not (stack.data / "evil.txt").exists()
