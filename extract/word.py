@@ -118,7 +118,8 @@ def _parse(zf: zipfile.ZipFile, name: str) -> lxml.etree._Element:
 def _open(data: bytes) -> tuple[zipfile.ZipFile, lxml.etree._Element]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    # NotImplementedError: a directory entry claims a ZIP version zipfile does not know
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise _corrupt(f"the ZIP container is damaged or truncated ({exc})") from exc
     root = _parse(zf, _main_part_name(zf))
     body = _child(root, "body")

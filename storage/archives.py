@@ -114,7 +114,8 @@ def is_archive(file: BinaryIO) -> bool:
         try:
             with zipfile.ZipFile(file) as zf:
                 names = set(zf.namelist()[:50])
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        # NotImplementedError: a directory entry claims a ZIP version zipfile does not know
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
             return True
         return not any(marker in names for marker in _DOCUMENT_MARKERS)
     finally:

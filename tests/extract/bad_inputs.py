@@ -142,3 +142,10 @@ def png_with_a_broken_chunk() -> bytes:
         + b"\x00" * 4
         + _png_chunk(b"IEND", b"")
     )
+
+
+def zip_claiming_version(data: bytes, version: int = 213) -> bytes:
+    """A ZIP whose first directory entry needs "ZIP version 21.3" to extract: zipfile raises
+    NotImplementedError while reading the directory."""
+    entry = data.index(b"PK\x01\x02")
+    return data[: entry + 6] + struct.pack("<H", version) + data[entry + 8 :]

@@ -83,3 +83,10 @@ def test_png_with_a_broken_chunk_is_corrupt() -> None:
     with pytest.raises(ExtractionError) as caught:
         extract_document(bad_inputs.png_with_a_broken_chunk())
     assert caught.value.code == "corrupt_file" and "broken PNG" in caught.value.message
+
+
+def test_docx_claiming_an_unknown_zip_version_is_corrupt() -> None:
+    truth = json.loads(example_reports()[0].with_suffix(".truth.json").read_text())
+    with pytest.raises(ExtractionError) as caught:
+        extract_document(bad_inputs.zip_claiming_version(report_docx(truth)))
+    assert caught.value.code == "corrupt_file" and "21.3" in caught.value.message

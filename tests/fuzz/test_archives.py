@@ -4,9 +4,11 @@ worker would fail the whole archive as internal_error and lose its good members.
 
 from __future__ import annotations
 
+import io
 import tempfile
 from typing import IO
 
+import pytest
 from hypothesis import event, given, settings
 
 from storage.archives import (
@@ -15,6 +17,7 @@ from storage.archives import (
     Limits,
     MemberReader,
     MemberRejected,
+    is_archive,
     open_archive,
     scan,
 )
@@ -82,3 +85,12 @@ def test_a_broken_archive_is_refused_whole_or_member_by_member(data: bytes) -> N
         return
     for code in codes.values():
         event(f"member: {code or 'read'}")
+
+
+def test_an_archive_claiming_an_unknown_zip_version_is_an_archive_refused_as_corrupt() -> None:
+    # found by the batch fuzz: is_archive let NotImplementedError out, and the API answered 500
+    data = bad_inputs.zip_claiming_version(reports_zip())
+    assert is_archive(io.BytesIO(data))
+    with pytest.raises(ArchiveRejected) as caught:
+        expand(data)
+    assert caught.value.code == ArchiveCode.CORRUPT and "21.3" in caught.value.message

@@ -29,6 +29,7 @@ from storage.objects import original_key
 from tests.conftest import example_reports, truth_for
 from tests.extract import bad_inputs
 from tests.fuzz.seeds import FUZZ, STABLE_CODES, mutated
+from tests.fuzz.test_archives import reports_zip
 from tests.integration.conftest import Upload, WaitFor
 from tests.integration.test_batches import by_name, post_batch, wait_batch
 from tests.integration.test_restarts import _children
@@ -409,3 +410,29 @@ def test_a_document_over_the_time_limit_fails_as_timeout_and_the_worker_goes_on(
         assert records[0]["attempts"] == 1 and "time limit" in records[0]["error"]["message"]
         assert batch["counts"] == {"queued": 0, "running": 0, "succeeded": 1, "failed": 1}
     assert small_stack.pid("worker") == worker
+
+
+ARCHIVE_CODES = {"corrupt_archive", "archive_too_large", "unsafe_path", "encrypted_archive_member",
+                 "nested_archive", "unsupported_compression", "file_too_large"}  # fmt: skip
+
+
+@settings(FUZZ, max_examples=15)
+@given(data=mutated(pool={"zip": reports_zip()}))
+def test_broken_archives_through_the_real_worker_finish_their_batch(
+    stack: Stack, client: httpx.Client, objects: ObjectStore, data: bytes
+) -> None:
+    worker = stack.pid("worker")
+    batch = wait_batch(client, post_batch(client, ("fuzz.zip", data))["id"], timeout=120)
+    for archive in batch["archives"]:  # none when the damage hid the ZIP signature: a document job
+        assert archive["state"] in ("expanded", "failed")
+        if archive["state"] == "failed":
+            assert archive["error"]["code"] in ARCHIVE_CODES, archive["error"]
+        event(f"archive {archive['state']}")
+    assert batch["counts"]["queued"] == batch["counts"]["running"] == 0
+    records = [client.get(f"/v1/jobs/{j['id']}").json() for j in batch["jobs"]]
+    for record in records:
+        code = (record["error"] or {}).get("code")
+        assert code is None or code in ARCHIVE_CODES | STABLE_CODES, record
+        assert_outcomes(client, objects, [record], [code])
+        event(f"member {code or 'succeeded'}")
+    assert stack.pid("worker") == worker
