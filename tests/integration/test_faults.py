@@ -1,5 +1,7 @@
 """The fault-injection suite on the real stack: bad inputs, oversized uploads, hostile archives, a
-poison document that kills its worker every time, and Redis / S3 restarts in the middle of a batch.
+poison document that kills its worker every time, a pool process killed mid-OCR, Redis / S3
+restarts in the middle of a batch, fuzzed documents and archives through the real worker, and (on a
+second stack with small limits) the archive limits and the task time limit.
 
 For every job it checks the end state, the error code, and the result objects in S3 (a succeeded job
 has exactly its result and its text, a failed one none): nothing lost, nothing stored twice.
