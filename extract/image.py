@@ -69,7 +69,7 @@ def extract_image(
                     raise _too_large(w, h, options)
                 frame = _gray(img)  # decodes the frame
                 dpi = img.info.get("dpi", (0, 0))[0] or 0
-            except (OSError, ValueError, EOFError) as exc:
+            except (OSError, ValueError, EOFError, SyntaxError) as exc:  # PIL: SyntaxError for a broken chunk
                 raise ExtractionError(
                     ExtractionErrorCode.CORRUPT_FILE, f"page {i + 1} of the image cannot be decoded: {exc}"
                 ) from exc

@@ -7,6 +7,7 @@ for text); pdfplumber is opened only when some page keeps its text layer, for it
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from typing import Any
@@ -176,10 +177,19 @@ def extract_pdf(
         if progress:
             progress(0, total)
         plumber: Any = None
+        plumber_tried = False
         pages: list[Page] = []
         try:
             for i in range(total):
-                page = pdf[i]
+                try:
+                    page = pdf[i]
+                except pdfium.PdfiumError as exc:  # a damaged page object: the other pages may be fine
+                    pages.append(
+                        Page(number=i + 1, method=PageMethod.FAILED, reason=f"the page is damaged ({exc})")
+                    )
+                    if progress:
+                        progress(i + 1, total)
+                    continue
                 try:
                     raw = page.get_textpage().get_text_range()
                 except pdfium.PdfiumError:
@@ -189,8 +199,8 @@ def extract_pdf(
                     verdict, reason = "image", f"{reason} but the page shows more (an image or curves)"
                 use_text = options.ocr != OcrMode.FORCE and verdict in ("ok", "sparse")
                 if use_text:
-                    if plumber is None:
-                        plumber = pdfplumber.open(io.BytesIO(data))
+                    if plumber is None and not plumber_tried:
+                        plumber_tried, plumber = True, _open_plumber(data, total)
                     text_page = _text_layer_page(plumber, i, raw, reason)
                     if options.ocr == OcrMode.AUTO:
                         text_page = _with_image_tables(page, text_page, options, engine)
@@ -204,7 +214,9 @@ def extract_pdf(
                     progress(i + 1, total)
         finally:
             if plumber is not None:
-                plumber.close()
+                # close() loads every page object first: pdfminer raises there on a damaged page tree
+                with contextlib.suppress(Exception):
+                    plumber.close()
         return Document(media_type=PDF, pages=pages)
     finally:
         pdf.close()
@@ -231,8 +243,32 @@ def _ocr_pdf_page(
     )
 
 
-def _text_layer_page(plumber: Any, index: int, fallback_text: str, reason: str) -> Page:
+def _open_plumber(data: bytes, pages: int) -> Any:
+    """pdfplumber on the file, or None when pdfminer (stricter than pdfium) cannot parse it or sees
+    other pages than pdfium (a damaged page tree): page i must be the same page for both."""
+    try:
+        plumber = pdfplumber.open(io.BytesIO(data))
+    except Exception:  # pdfminer raises assorted errors on damaged files
+        return None
+    try:
+        if len(plumber.pages) == pages:
+            return plumber
+    except Exception:
+        pass
+    with contextlib.suppress(Exception):
+        plumber.close()
+    return None
+
+
+def _text_layer_page(plumber: Any | None, index: int, fallback_text: str, reason: str) -> Page:
     number = index + 1
+    if plumber is None:
+        return Page(
+            number=number,
+            text=fallback_text.replace("\r\n", "\n"),
+            method=PageMethod.TEXT_LAYER,
+            reason=f"{reason}; pdfplumber cannot parse the file, no tables",
+        )
     try:
         p = plumber.pages[index]
         text = p.extract_text() or ""

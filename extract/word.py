@@ -100,7 +100,16 @@ def _parse(zf: zipfile.ZipFile, name: str) -> lxml.etree._Element:
         with zf.open(info) as f:
             data = f.read(_MAX_PART_BYTES + 1)
         return lxml.etree.fromstring(data, parser=parser)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+    # ValueError: a damaged central directory can put a member before the start of the file
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+    ) as exc:
         raise _corrupt(f"{name} cannot be decompressed ({exc})") from exc
     except lxml.etree.XMLSyntaxError as exc:
         raise _corrupt(f"{name} is not well-formed XML ({exc})") from exc
@@ -109,7 +118,8 @@ def _parse(zf: zipfile.ZipFile, name: str) -> lxml.etree._Element:
 def _open(data: bytes) -> tuple[zipfile.ZipFile, lxml.etree._Element]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    # NotImplementedError: a directory entry claims a ZIP version zipfile does not know
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise _corrupt(f"the ZIP container is damaged or truncated ({exc})") from exc
     root = _parse(zf, _main_part_name(zf))
     body = _child(root, "body")

@@ -204,7 +204,8 @@ def archive_kind(file: BinaryIO) -> ArchiveKind | None:
         try:
             with zipfile.ZipFile(file) as zf:
                 names = set(zf.namelist()[:50])
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        # NotImplementedError: a directory entry claims a ZIP version zipfile does not know
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
             return ArchiveKind.ZIP
         return None if any(marker in names for marker in _DOCUMENT_MARKERS) else ArchiveKind.ZIP
     finally:
@@ -444,7 +445,9 @@ class ZipReader(ArchiveReader):
         assert isinstance(member.ref, zipfile.ZipInfo)
         try:
             stream = self.zf.open(member.ref)
-        except zipfile.BadZipFile as exc:  # its local header disagrees with the central directory
+        # its local header disagrees with the central directory, or lies before the start of the file
+        # (a negative seek: ValueError in memory, OSError EINVAL in the worker's spool file)
+        except (zipfile.BadZipFile, ValueError, OSError) as exc:
             raise MemberRejected(ArchiveCode.CORRUPT, f"{member.name!r}: {exc}") from exc
         except RuntimeError as exc:  # encrypted without saying so in the flags we checked
             raise MemberRejected(ArchiveCode.ENCRYPTED, f"{member.name!r}: {exc}") from exc

@@ -81,6 +81,10 @@ def services() -> pipeline.Services:
     return s
 
 
+# A retry is a new message: while Redis restarts, Celery's default publish policy (3 tries in 0.4 s)
+# gives up and drops the job (Reject, requeue=False). Wait up to about a minute for the broker.
+BROKER_WAIT = {"max_retries": 30, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 2.0}
+
 # Every task retries storage/broker outages alone, with backoff; bad input fails the job at once.
 RETRY_TRANSIENT: dict[str, Any] = {
     "autoretry_for": TRANSIENT_ERRORS,
@@ -88,6 +92,7 @@ RETRY_TRANSIENT: dict[str, Any] = {
     "retry_backoff_max": 60,
     "retry_jitter": True,
     "max_retries": _settings.task_max_retries,
+    "retry_kwargs": {"retry_policy": BROKER_WAIT},
 }
 
 
