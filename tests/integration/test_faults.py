@@ -122,6 +122,7 @@ def test_an_oversized_upload_is_refused_before_anything_is_stored(
     with socket.create_connection((host, port), timeout=10) as sock:
         sock.sendall(
             f"POST /v1/documents HTTP/1.1\r\nHost: {host}\r\nContent-Length: {declared}\r\n"
+            f"Authorization: {client.headers['Authorization']}\r\n"
             "Content-Type: multipart/form-data; boundary=x\r\n\r\n--x\r\n".encode()
         )
         answer = b""
@@ -168,11 +169,11 @@ def test_hostile_archives_fail_member_by_member(
         "bomb.zip": "archive_too_large",
         "../../evil.txt": "unsafe_path",
         "ok/" + report.name: None,
-        "level2.zip": "nested_archive",  # one level is expanded, never ten
+        "level2.zip/level3.zip": "nested_archive",  # one level is expanded, never ten
         **{f"shifted/{p.name}": "corrupt_archive" for p in example_reports()[:2]},  # one by one
     }
     assert set(jobs) == set(expected)
-    assert batch["counts"] == {"queued": 0, "running": 0, "succeeded": 1, "failed": 5}
+    assert batch["counts"] == {"queued": 0, "running": 0, "succeeded": 1, "failed": 5, "cancelled": 0}
     records = [client.get(f"/v1/jobs/{jobs[name]['id']}").json() for name in expected]
     assert_outcomes(client, objects, records, list(expected.values()))
     assert not (stack.data.parent / "evil.txt").exists() and not (stack.data / "evil.txt").exists()
@@ -362,7 +363,11 @@ def _noise(size: int, seed: int) -> bytes:
 def test_archive_limits_on_the_real_service(small_stack: Stack) -> None:
     report = example_reports()[0]
     objects = ObjectStore(small_stack.settings)
-    with httpx.Client(base_url=f"http://127.0.0.1:{small_stack.settings.api_port}", timeout=60) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{small_stack.settings.api_port}",
+        timeout=60,
+        headers={"Authorization": f"Bearer {small_stack.dev_key()}"},
+    ) as client:
         before = originals(objects)
         too_big = make_zip([("noise.txt", _noise(300 * KiB, 1))], method=0)
         refused = client.post("/v1/batches", files=[("files", ("big.zip", too_big))])
@@ -404,13 +409,17 @@ def test_a_document_over_the_time_limit_fails_as_timeout_and_the_worker_goes_on(
     objects = ObjectStore(small_stack.settings)
     worker = small_stack.pid("worker")
     report = example_reports()[0]
-    with httpx.Client(base_url=f"http://127.0.0.1:{small_stack.settings.api_port}", timeout=60) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{small_stack.settings.api_port}",
+        timeout=60,
+        headers={"Authorization": f"Bearer {small_stack.dev_key()}"},
+    ) as client:
         accepted = post_batch(client, ("long-scan.pdf", out.getvalue()), (report.name, report.read_bytes()))
         batch = wait_batch(client, accepted["id"], timeout=120)
         records = [client.get(f"/v1/jobs/{j['id']}").json() for j in accepted["jobs"]]
         assert_outcomes(client, objects, records, ["timeout", None])
         assert records[0]["attempts"] == 1 and "time limit" in records[0]["error"]["message"]
-        assert batch["counts"] == {"queued": 0, "running": 0, "succeeded": 1, "failed": 1}
+        assert batch["counts"] == {"queued": 0, "running": 0, "succeeded": 1, "failed": 1, "cancelled": 0}
     assert small_stack.pid("worker") == worker
 
 
