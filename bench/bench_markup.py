@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo, for tests.* (no PYTHONPATH needed)
+
 from extract.dispatch import extract_document
 from report import parse_document
 from tests.extract.markup_docs import report_docx, report_html
@@ -78,8 +80,13 @@ def truths(seeds: int) -> list[dict[str, Any]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=30)
+    ap.add_argument("--smoke", action="store_true", help="one generated seed (a quick check)")
     args = ap.parse_args()
+    if args.smoke:
+        args.seeds = 1
     ts = truths(args.seeds)
+    if args.smoke:
+        ts = ts[:2]
     print(f"{len(ts)} reports\n")
     print("| input | fields | wrong | silent | agency/year/format wrong | extract ms (median) |")
     print("|---|---|---|---|---|---|")
