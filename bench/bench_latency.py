@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import _common
+import psutil
 from _client import make_async_client, make_client
 
 from gongkai.settings import Settings
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="how long the 50 clients poll")
     ap.add_argument("--uploads", type=int, default=100)
     ap.add_argument("--ocr-jobs", type=int, default=6, help="scanned reports queued to saturate the workers")
+    ap.add_argument(
+        "--nice", type=int, default=0, help="renice the worker processes by this much (what priority buys)"
+    )
     ap.add_argument("--smoke", action="store_true", help="a quick check: 2 s, 10 uploads, 2 OCR jobs")
     args = ap.parse_args(argv)
     if args.smoke:
@@ -87,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         reports = _common.text_reports(args.uploads, folder, distinct_bases=2)
         with _common.running_stack(worker_concurrency=2) as (stack, _):
             client = make_client(stack.settings)
+            if args.nice:
+                worker = stack.pid("worker")
+                assert worker is not None
+                root = psutil.Process(worker)
+                for proc in [root, *root.children(recursive=True)]:
+                    proc.nice(args.nice)
+                row("worker processes reniced by", str(args.nice))
             response = client.post(
                 "/v1/documents", files=[("files", (f"scan{i}.pdf", scan)) for i in range(args.ocr_jobs)]
             )
