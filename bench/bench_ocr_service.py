@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         scan = _common.scanned_pdf(folder)
         if args.smoke:
             scan = one_page_pdf(scan, npages_of(scan), folder / "one-page.pdf")  # the shortest page
-            args.jobs = 2
+            args.jobs = 1
         npages = npages_of(scan)
         pngs = page_images(scan, list(range(1, npages + 1)), folder)
         b300_wall, b300_cpu = bare([p for p, _ in pngs])

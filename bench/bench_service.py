@@ -285,10 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--n", type=int, default=200, help="text reports per phase")
     parser.add_argument("--pdfs", type=int, default=20, help="PDF jobs in phase (d)")
-    parser.add_argument("--smoke", action="store_true", help="5 text reports, 2 PDFs (a quick check)")
+    parser.add_argument("--smoke", action="store_true", help="4 text reports, 1 PDF (a quick check)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.n, args.pdfs = 5, 2
+        args.n, args.pdfs = 4, 1
     _common.machine("before")
     rows = run(args)
     _common.machine("after")
