@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="gongkai-growbench-") as tmp:
         folder = Path(tmp)
-        reports = _common.text_reports(sum(sizes) + 20 * len(sizes), folder)
+        reports = _common.text_reports(
+            sum(sizes) + 20 * len(sizes), folder, distinct_bases=1 if args.smoke else 8
+        )
         with _common.running_stack(worker_concurrency=2) as (stack, _):
             client = make_client(stack.settings)
             api_pid = stack.pid("api")

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gongkai-latbench-") as tmp:
         folder = Path(tmp)
         scan = _common.scanned_pdf(folder).read_bytes()
-        reports = _common.text_reports(args.uploads, folder, distinct_bases=2)
+        reports = _common.text_reports(args.uploads, folder, distinct_bases=1 if args.smoke else 2)
         with _common.running_stack(worker_concurrency=2) as (stack, _):
             client = make_client(stack.settings)
             if args.nice:

@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 
             rates = {}
             for concurrency in (1, 2):
-                _common.restart_worker(stack, concurrency)
+                if concurrency != stack.settings.worker_concurrency:
+                    _common.restart_worker(stack, concurrency)
                 if not args.smoke:  # one warm-up job per process: both runs measure warm engines
                     _common.wait_jobs(client, submit(concurrency))
                 t = time.perf_counter()

@@ -200,7 +200,7 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
     bench.purge_queue()
 
     service_rate: dict[str, float] = {}
-    for concurrency in (1, 2):
+    for concurrency in args.concurrencies:
         print(f"(b) end to end, worker concurrency {concurrency}", flush=True)
         bench.restart_worker(concurrency)
         t = time.perf_counter()
@@ -219,7 +219,7 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
             f"{p50 * 1e3:.0f} / {p95 * 1e3:.0f}",
         )
 
-    print("(c) ZIP batch, worker concurrency 2", flush=True)
+    print(f"(c) ZIP batch, worker concurrency {bench.stack.settings.worker_concurrency}", flush=True)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in reports:
@@ -246,9 +246,10 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
               f"{total - finished:.2f} / {lines} / {status['counts']['succeeded']}")  # fmt: skip
 
     pdf = (EXAMPLES / "huaian_2024.pdf").read_bytes()
-    for concurrency in (2, 1):
+    for concurrency in reversed(args.concurrencies):
         print(f"(d) huaian_2024.pdf × {args.pdfs}, worker concurrency {concurrency}", flush=True)
-        bench.restart_worker(concurrency)
+        if concurrency != bench.stack.settings.worker_concurrency:
+            bench.restart_worker(concurrency)
         t = time.perf_counter()
         ids, lat = bench.upload_all([("huaian_2024.pdf", pdf)] * args.pdfs)
         records = bench.wait_jobs(ids)
@@ -272,7 +273,7 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
             parse_bytes(data)
         rate = len(files) / (time.perf_counter() - t)
         bench.row(f"(e) in process, {kind}: reports/s", f"{rate:.2f}")
-        for c in (1, 2):
+        for c in args.concurrencies:
             bench.row(
                 f"(e) {kind}: in-process reports/s / service reports/s ({c} worker process{'es' * (c > 1)})",
                 f"{rate / service_rate[f'{kind} c={c}']:.2f}×",
@@ -285,10 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--n", type=int, default=200, help="text reports per phase")
     parser.add_argument("--pdfs", type=int, default=20, help="PDF jobs in phase (d)")
-    parser.add_argument("--smoke", action="store_true", help="4 text reports, 1 PDF (a quick check)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="4 text reports, 1 PDF, 1 worker process (a quick check)"
+    )
     args = parser.parse_args(argv)
-    if args.smoke:
-        args.n, args.pdfs = 4, 1
+    args.concurrencies = (1, 2)
+    if args.smoke:  # one worker process only: each restart costs seconds
+        args.n, args.pdfs, args.concurrencies = 4, 1, (1,)
     _common.machine("before")
     rows = run(args)
     _common.machine("after")
