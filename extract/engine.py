@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import functools
 import os
 import re
 import threading
@@ -250,11 +249,20 @@ class LibTesseractEngine:
         return self._program.orientation(image, timeout=timeout)
 
 
-@functools.cache
+_ENGINES: dict[int, OcrEngine] = {}
+
+
 def default_engine() -> OcrEngine:
     """One engine per process (a Celery pool child, the CLI): the in-process library when it loads,
-    else the `tesseract` program."""
-    try:
-        return LibTesseractEngine()
-    except (OSError, AttributeError):
-        return TesseractEngine()
+    else the `tesseract` program. Keyed by pid: a forked child must not reuse its parent's
+    libtesseract handles (or a lock the parent held while forking)."""
+    pid = os.getpid()
+    engine = _ENGINES.get(pid)
+    if engine is None:
+        try:
+            engine = LibTesseractEngine()
+        except (OSError, AttributeError):
+            engine = TesseractEngine()
+        _ENGINES.clear()  # a parent's engine is of no use here
+        _ENGINES[pid] = engine
+    return engine

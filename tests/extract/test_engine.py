@@ -3,6 +3,8 @@ fails cleanly on a timeout."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -57,3 +59,18 @@ def test_library_timeout_is_an_ocr_failure_and_the_engine_still_works() -> None:
     with pytest.raises(OcrFailure):
         engine.words(image, psm=3, timeout=0.001)
     assert engine.words(_image(["1288"]), psm=6, digits=True, timeout=60)
+
+
+def test_a_forked_child_gets_its_own_engine() -> None:
+    parent = default_engine()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a new engine that works, not the parent's
+        child = default_engine()
+        ok = child is not parent and bool(child.words(_image(["1288"]), psm=6, digits=True, timeout=60))
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1" and status == 0
+    assert default_engine() is parent
