@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import _common
+import httpx
 import psutil
 from _client import make_async_client, make_client
 
@@ -28,7 +29,7 @@ async def poll(settings: Settings, ids: list[str], clients: int, seconds: float)
     latencies: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
-    limits = __import__("httpx").Limits(max_connections=clients, max_keepalive_connections=clients)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with make_async_client(settings, limits=limits) as client:
 
         async def one(k: int) -> None:
@@ -47,7 +48,7 @@ async def poll(settings: Settings, ids: list[str], clients: int, seconds: float)
 
 async def uploads(settings: Settings, reports: list[tuple[str, bytes]]) -> tuple[list[float], float, int]:
     """All uploads at once, one file per request; (latencies, wall, errors)."""
-    limits = __import__("httpx").Limits(max_connections=len(reports), max_keepalive_connections=len(reports))
+    limits = httpx.Limits(max_connections=len(reports), max_keepalive_connections=len(reports))
     async with make_async_client(settings, limits=limits) as client:
 
         async def one(name: str, data: bytes) -> tuple[float, int]:
