@@ -33,9 +33,11 @@ def tool(name: str, *args: str) -> None:
     subprocess.run([sys.executable, str(TOOLS / name), *args], check=True, capture_output=True)
 
 
-def make_pdfs(work: Path) -> list[bytes]:
+def make_pdfs(work: Path, smoke: bool = False) -> list[bytes]:
     huaian = SHARED / "samples" / "huaian_2024.truth.json"
     paths = [SHARED / "samples" / "huaian_2024.pdf"]
+    if smoke:
+        return [p.read_bytes() for p in paths]
     for seed in range(1, 7):
         out = work / f"h{seed}.pdf"
         tool("render_pdf.py", str(huaian), "--seed", str(seed), "-o", str(out))
@@ -82,9 +84,12 @@ def best_rate(fn: Callable[[bytes], int], pdfs: list[bytes], repeat: int) -> tup
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true", help="the sample PDF only, once (a quick check)")
     args = ap.parse_args()
+    if args.smoke:
+        args.repeat = 1
     with tempfile.TemporaryDirectory() as tmp:
-        pdfs = make_pdfs(Path(tmp))
+        pdfs = make_pdfs(Path(tmp), args.smoke)
     for label, fn in (
         ("pipeline extract_document (judge + text + grids)", pipeline),
         ("bare pdfplumber extract_text()", bare_text),

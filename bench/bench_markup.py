@@ -1,6 +1,6 @@
 """HTML and Word uploads: field accuracy and extraction time over many truth files.
 
-usage: PYTHONPATH=. .venv/bin/python bench/bench_markup.py [--seeds N] [--repeat N]
+usage: .venv/bin/python bench/bench_markup.py [--seeds N] [--repeat N]
 
 Every shared sample truth (2021 and 2019-trial) plus `make_truth.py` truths for seeds 1..N in both
 formats is laid out as documents the way portals publish them (tests/extract/markup_docs.py:
@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo, for tests.* (no PYTHONPATH needed)
 
 from extract.dispatch import extract_document
 from report import parse_document
@@ -80,8 +82,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=20, help="runs of the one-page timing")
+    ap.add_argument("--smoke", action="store_true", help="one generated seed (a quick check)")
     args = ap.parse_args()
+    if args.smoke:
+        args.seeds, args.repeat = 1, 2
     ts = truths(args.seeds)
+    if args.smoke:
+        ts = ts[:2]
     print(f"{len(ts)} reports\n")
     print(
         "| input | fields | wrong | silent | agency/year/format wrong | kB (median) | extract ms (median) |"

@@ -46,12 +46,14 @@ def tool(name: str, *args: str) -> None:
     subprocess.run([sys.executable, str(TOOLS / name), *args], check=True, capture_output=True)
 
 
-def make_docs(work: Path) -> list[tuple[str, Path, Path]]:
+def make_docs(work: Path, smoke: bool = False) -> list[tuple[str, Path, Path]]:
     """(name, truth, text-layer pdf) for a real report's truth and two random ones."""
     docs = []
     huaian = SHARED / "samples" / "huaian_2024.truth.json"
     tool("render_pdf.py", str(huaian), "--seed", "3", "-o", str(work / "huaian.pdf"))
     docs.append(("huaian_2024 (seed 3)", huaian, work / "huaian.pdf"))
+    if smoke:
+        return docs
     for fmt, seed in (("2021", "21"), ("2019-trial", "22")):
         truth = work / f"t-{fmt}.json"
         tool("make_truth.py", "--format", fmt, "--seed", seed, "-o", str(truth))
@@ -60,7 +62,7 @@ def make_docs(work: Path) -> list[tuple[str, Path, Path]]:
     return docs
 
 
-def speed(pdf: Path, pages: list[int], work: Path) -> None:
+def speed(pdf: Path, pages: list[int], work: Path, smoke: bool = False) -> None:
     scan = work / "speed-scan.pdf"
     tool("make_scan.py", str(pdf), "-o", str(scan), "--dpi", "300")
     pngs = []
@@ -71,27 +73,46 @@ def speed(pdf: Path, pages: list[int], work: Path) -> None:
             check=True,
         )
         pngs.append(next(work.glob(f"speed-{p}-*.png")))
-    bare = pipe = 0.0
+    from extract.engine import OcrEngine, TesseractEngine, default_engine
+
+    engines: dict[str, OcrEngine] = {"in-process libtesseract": default_engine()}
+    if not smoke:
+        engines["tesseract program per call"] = TesseractEngine()
+    warm = Image.open(pngs[0])
+    warm.load()
+    ocr_page(warm, 1, engine=engines["in-process libtesseract"])  # loads the models once, as a worker does
+    wall = dict.fromkeys(["bare", *engines], 0.0)
+    cpu = dict(wall)
     for png in pngs:
-        t = time.perf_counter()
+        c, t = _cpu(), time.perf_counter()
         subprocess.run(["tesseract", str(png), "-", "-l", "chi_sim"], check=True, capture_output=True)
-        bare += time.perf_counter() - t
+        wall["bare"] += time.perf_counter() - t
+        cpu["bare"] += _cpu() - c
         image = Image.open(png)
         image.load()
-        t = time.perf_counter()
-        page = ocr_page(image, 1)
-        pipe += time.perf_counter() - t
+        for name, engine in engines.items():
+            c, t = _cpu(), time.perf_counter()
+            page = ocr_page(image, 1, engine=engine)
+            wall[name] += time.perf_counter() - t
+            cpu[name] += _cpu() - c
         print(f"  {png.name}: tables {[(len(g.rows), len(g.rows[0])) for g in page.tables]}", flush=True)
     n = len(pngs)
     print(
         f"pages: {n} (300 dpi, A4, {pdf.name} pages {pages}); "
-        f"OMP_THREAD_LIMIT={os.environ['OMP_THREAD_LIMIT']}"
+        f"OMP_THREAD_LIMIT={os.environ['OMP_THREAD_LIMIT']}; CPU = this process + its children"
     )
-    print(f"bare `tesseract PNG - -l chi_sim`: {bare / n:.2f} s/page")
-    print(
-        f"pipeline extract.ocr.ocr_page:      {pipe / n:.2f} s/page "
-        "(deskew, ruling lines, page pass, digits pass over the value cells)"
-    )
+    print(f"bare `tesseract PNG - -l chi_sim`: {wall['bare'] / n:.2f} s/page (CPU {cpu['bare'] / n:.2f})")
+    for name in engines:
+        print(
+            f"pipeline extract.ocr.ocr_page:      {wall[name] / n:.2f} s/page (CPU {cpu[name] / n:.2f}), "
+            f"engine: {name}; ratio to bare: wall {wall[name] / wall['bare']:.2f}×, "
+            f"CPU {cpu[name] / cpu['bare']:.2f}×"
+        )
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _covered(key: str, flags: list[dict[str, Any]]) -> bool:
@@ -230,12 +251,15 @@ def main() -> None:
     ap.add_argument("--pages", default="2,3,4", help="pages of the huaian render for the speed test")
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="speed on one page, no accuracy (a quick check)")
     args = ap.parse_args()
+    if args.smoke:
+        args.pages, args.skip_accuracy = "5", True  # the last, shortest page
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        docs = make_docs(work)
+        docs = make_docs(work, args.smoke)
         if not args.skip_speed:
-            speed(docs[0][2], [int(p) for p in args.pages.split(",")], work)
+            speed(docs[0][2], [int(p) for p in args.pages.split(",")], work, args.smoke)
         if not args.skip_accuracy:
             accuracy(docs, work)
 

@@ -41,7 +41,10 @@ def main() -> None:
     ap.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--predictions", type=Path)
+    ap.add_argument("--smoke", action="store_true", help="one round (a quick check)")
     args = ap.parse_args()
+    if args.smoke:
+        args.rounds = 1
     files = sorted(args.samples.glob("*.txt")) + sorted((args.samples / "excerpts").glob("*.txt"))
     texts = [(p.name, p.read_text("utf-8")) for p in files]
     if not texts:

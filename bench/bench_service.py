@@ -7,13 +7,16 @@ Starts its own stack (redis-server, S3, a Celery worker, the API) on free ports 
       request, the worker stopped (the API alone);
   (b) upload → all `succeeded` jobs/s for N text reports, worker concurrency 1 and 2;
   (c) one ZIP of N reports via `POST /v1/batches` → batch finished → CSV export downloaded;
-  (d) examples/huaian_2024.pdf (text layer) × P jobs.
+  (d) examples/huaian_2024.pdf (text layer) × P jobs;
+  (e) the same text reports and PDFs parsed in this process, as `gongkai parse` does
+      (workers.pipeline.parse_bytes, one process), and the ratio of in-process reports/s to the
+      service's (upload → succeeded) with one worker process: the service's overhead.
 
 Job states are polled straight from Redis (one pipelined HGET per round), so the measuring does not
 load the API it measures. Reports: examples/*.txt plus reports made with ../shared/tools
 (make_truth.py --format 2021 --seed S, render_text_layouts.py --layout pipes), all distinct.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_service.py [--n 200] [--pdfs 20]
+    .venv/bin/python bench/bench_service.py [--n 200] [--pdfs 20] [--smoke]
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,7 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
+import _common
+from _client import make_client
 
 from gongkai.settings import REPO_ROOT, Settings
 from gongkai.stack import Stack, free_port
@@ -74,11 +77,7 @@ class Bench:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         s = stack.settings
-        self.client = httpx.Client(
-            base_url=f"http://{s.api_host}:{s.api_port}",
-            timeout=120,
-            headers={"Authorization": f"Bearer {stack.dev_key()}"},  # made by stack.up()
-        )
+        self.client = make_client(s, timeout=120)
         self.redis = make_redis(s)
         self.rows: list[tuple[str, str]] = []
 
@@ -200,7 +199,8 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
     bench.row("(a) upload, 4 clients: documents/s", f"{n / wall:.1f}")
     bench.purge_queue()
 
-    for concurrency in (1, 2):
+    service_rate: dict[str, float] = {}
+    for concurrency in args.concurrencies:
         print(f"(b) end to end, worker concurrency {concurrency}", flush=True)
         bench.restart_worker(concurrency)
         t = time.perf_counter()
@@ -213,12 +213,13 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
             f"(b) c={concurrency}: {n} jobs succeeded / wall s", f"{ok} / {wall:.1f} (uploads {uploaded:.1f})"
         )
         bench.row(f"(b) c={concurrency}: jobs/s upload → all succeeded", f"{n / wall:.2f}")
+        service_rate[f"text c={concurrency}"] = n / wall
         bench.row(
             f"(b) c={concurrency}: job run time started→finished p50 / p95 ms",
             f"{p50 * 1e3:.0f} / {p95 * 1e3:.0f}",
         )
 
-    print("(c) ZIP batch, worker concurrency 2", flush=True)
+    print(f"(c) ZIP batch, worker concurrency {bench.stack.settings.worker_concurrency}", flush=True)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in reports:
@@ -244,16 +245,39 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
     bench.row("(c) CSV export download s / rows / succeeded",
               f"{total - finished:.2f} / {lines} / {status['counts']['succeeded']}")  # fmt: skip
 
-    print(f"(d) huaian_2024.pdf × {args.pdfs}, worker concurrency 2", flush=True)
     pdf = (EXAMPLES / "huaian_2024.pdf").read_bytes()
-    t = time.perf_counter()
-    ids, lat = bench.upload_all([("huaian_2024.pdf", pdf)] * args.pdfs)
-    records = bench.wait_jobs(ids)
-    wall = time.perf_counter() - t
-    ok, p50, p95 = job_stats(records)
-    bench.row(f"(d) PDF × {args.pdfs}: succeeded / wall s", f"{ok} / {wall:.1f}")
-    bench.row("(d) PDF: jobs/s upload → all succeeded", f"{args.pdfs / wall:.2f}")
-    bench.row("(d) PDF: job run time p50 / p95 ms", f"{p50 * 1e3:.0f} / {p95 * 1e3:.0f}")
+    for concurrency in reversed(args.concurrencies):
+        print(f"(d) huaian_2024.pdf × {args.pdfs}, worker concurrency {concurrency}", flush=True)
+        if concurrency != bench.stack.settings.worker_concurrency:
+            bench.restart_worker(concurrency)
+        t = time.perf_counter()
+        ids, lat = bench.upload_all([("huaian_2024.pdf", pdf)] * args.pdfs)
+        records = bench.wait_jobs(ids)
+        wall = time.perf_counter() - t
+        ok, p50, p95 = job_stats(records)
+        bench.row(f"(d) c={concurrency}: PDF × {args.pdfs}: succeeded / wall s", f"{ok} / {wall:.1f}")
+        bench.row(f"(d) c={concurrency}: PDF: jobs/s upload → all succeeded", f"{args.pdfs / wall:.2f}")
+        bench.row(
+            f"(d) c={concurrency}: PDF: job run time p50 / p95 ms", f"{p50 * 1e3:.0f} / {p95 * 1e3:.0f}"
+        )
+        service_rate[f"pdf c={concurrency}"] = args.pdfs / wall
+
+    print("(e) the same files parsed in this process (gongkai parse)", flush=True)
+    from workers.pipeline import parse_bytes
+
+    parse_bytes(reports[0][1])  # imports, caches (the worker's process is warm too)
+    parse_bytes(pdf)
+    for kind, files in (("text", reports), ("pdf", [("huaian_2024.pdf", pdf)] * args.pdfs)):
+        t = time.perf_counter()
+        for _, data in files:
+            parse_bytes(data)
+        rate = len(files) / (time.perf_counter() - t)
+        bench.row(f"(e) in process, {kind}: reports/s", f"{rate:.2f}")
+        for c in args.concurrencies:
+            bench.row(
+                f"(e) {kind}: in-process reports/s / service reports/s ({c} worker process{'es' * (c > 1)})",
+                f"{rate / service_rate[f'{kind} c={c}']:.2f}×",
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,9 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--n", type=int, default=200, help="text reports per phase")
     parser.add_argument("--pdfs", type=int, default=20, help="PDF jobs in phase (d)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="4 text reports, 1 PDF, 1 worker process (a quick check)"
+    )
     args = parser.parse_args(argv)
-    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}", flush=True)
+    args.concurrencies = (1, 2)
+    if args.smoke:  # one worker process only: each restart costs seconds
+        args.n, args.pdfs, args.concurrencies = 4, 1, (1,)
+    _common.machine("before")
     rows = run(args)
+    _common.machine("after")
     width = max(len(w) for w, _ in rows)
     print("\n| measure | value |\n|---|---|")
     for what, value in rows:

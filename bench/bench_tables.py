@@ -24,7 +24,10 @@ from report.tables import read_tables  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true", help="one run per sample (a quick check)")
     a = ap.parse_args()
+    if a.smoke:
+        a.repeat = 1
     docs = []
     for path in sorted(SAMPLES.glob("*.txt")):
         truth = path.parent / (path.stem + ".truth.json")

@@ -30,6 +30,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -328,7 +329,12 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gongkai_stress"))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--details", type=Path, help="write every silent / failed / meta-error document here")
+    ap.add_argument("--smoke", action="store_true", help="seed 1 only, PDF pipeline layouts only, own cache")
     a = ap.parse_args()
+    if a.smoke:
+        a.seeds, a.extract_seeds, a.jobs = 1, 1, 1
+        a.only = a.only or ["pipes", "pdf-extract"]
+        a.cache = Path(tempfile.mkdtemp(prefix="gongkai-stress-smoke-"))
     seeds = list(range(a.first, a.first + a.seeds))
     extract_seeds = seeds[: a.extract_seeds]
 

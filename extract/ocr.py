@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from extract.engine import OcrEngine, OcrFailure, TesseractEngine, Word
+from extract.engine import OcrEngine, OcrFailure, Word, default_engine
 from report.document import Box, Cell, Grid, Page, PageMethod
 
 # Cells below this confidence are doubtful: the parser should flag them `low_confidence`.
@@ -470,7 +470,7 @@ def ocr_page(
     """OCR one page image. `unit` converts pixels into the page's box units (72/dpi for PDF points);
     `dpi`, when known, sizes the ruling-line search (needed for crops smaller than a page).
     Engine failures (timeout) give a `failed` page, never an exception."""
-    engine = engine or TesseractEngine()
+    engine = engine or default_engine()
     deadline = time.monotonic() + timeout
     try:
         return _ocr_page(image, number, engine, deadline, detect_orientation, unit, reason, dpi)
