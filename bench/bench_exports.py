@@ -5,7 +5,7 @@ N succeeded jobs whose stored results are real parsed reports (examples/*.txt, c
 job every 50, then builds every export (JSONL, long/wide CSV and Parquet, XLSX) in a fresh child
 process per batch and prints its peak RSS, time and export sizes. Flat memory across N is the point.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_exports.py [--sizes 200 800 3200]
+    .venv/bin/python bench/bench_exports.py [--sizes 200 800 3200] [--smoke]
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo (no PYTHONPATH needed)
 
 from gongkai.settings import REPO_ROOT, Settings
 from gongkai.stack import Stack, free_port
@@ -65,7 +68,10 @@ def build(settings: Settings, batch_id: str, out: multiprocessing.SimpleQueue[Me
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 800, 3200])
+    parser.add_argument("--smoke", action="store_true", help="batches of 5 and 10 (a quick check)")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes = [5, 10]
     with tempfile.TemporaryDirectory() as tmp:
         used: set[int] = set()
         ports = []

@@ -67,11 +67,11 @@ def follow(client: httpx.Client, path: str, params: dict[str, Any]) -> tuple[int
             (body[k] for k in ("jobs", "results", "items", "data") if isinstance(body.get(k), list)), []
         )
         items += len(page)
-        nxt = (body.get("links") or {}).get("next") or body.get("next")
-        cursor = body.get("next_cursor") or body.get("cursor")
-        if isinstance(nxt, str) and page:
-            response = client.get(nxt)
-        elif isinstance(cursor, str) and page and "since" in params:
+        link = (body.get("links") or {}).get("next")
+        cursor = body.get("next") if "results" in body else None  # the feed's opaque cursor
+        if isinstance(link, str) and page:
+            response = client.get(link)
+        elif isinstance(cursor, str) and page:
             params = {**params, "since": cursor}
             response = client.get(path, params=params)
         else:
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"/v1/batches/{batch_id}/jobs",
                             {"state": "succeeded"},
                         ),
-                        "change feed /v1/results?since=": ("/v1/results", {"since": "0"}),
+                        "change feed /v1/results?since=": ("/v1/results", {"limit": 500}),
                     }
                     for what, (path, params) in probes.items():
                         with Timer() as t:

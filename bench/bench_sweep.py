@@ -1,6 +1,6 @@
 """What one sweep costs with many jobs running and a few stuck: the deadline index vs scanning.
 
-    .venv/bin/python bench/bench_sweep.py [--running 50000] [--stuck 20]
+    .venv/bin/python bench/bench_sweep.py [--running 50000] [--stuck 20] [--smoke]
 
 Starts its own redis-server (gongkai.stack, a temp dir), records `--running` running jobs whose
 deadline is far and `--stuck` whose deadline has passed, then times one sweep through the index
@@ -31,7 +31,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--running", type=int, default=50_000)
     parser.add_argument("--stuck", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="200 running, 5 stuck (a quick check)")
     args = parser.parse_args()
+    if args.smoke:
+        args.running, args.stuck = 200, 5
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), redis_url=f"redis://127.0.0.1:{free_port()}/0")
         stack = Stack(settings)

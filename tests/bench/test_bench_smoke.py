@@ -47,6 +47,11 @@ FIGURES: dict[str, list[str]] = {
         r"\|   worker: peak RSS of one pool process, MB \| [1-9]\d* \|",
         r"\|   API RSS at start → peak, MB \(growth / archive size\) \| \d+ → \d+ ",
     ],
+    "bench_exports.py": [r"^\s+10\s+[\d.]+\s+\d+\s"],
+    "bench_sweep.py": [
+        r"sweep through the deadline index \(find \+ settle 5\): [\d.]+ ms",
+        r"finding them by scanning 205 job records: +[\d.]+ ms",
+    ],
     "bench_growth.py": [
         r"\| GET /v1/jobs/\{id\} for every job \| [\d.]+ \| [\d.]+ \|",
         r"\| export csv \| [\d.]+ \| [\d.]+ \|",
@@ -73,6 +78,6 @@ def test_benchmark_smoke_run_prints_its_figures(script: str) -> None:
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for pattern in FIGURES[script]:
-        assert re.search(pattern, run.stdout), (
+        assert re.search(pattern, run.stdout, re.MULTILINE), (
             f"{script}: no line matching {pattern!r} in\n{run.stdout[-3000:]}"
         )
