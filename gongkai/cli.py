@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import sys
 import tempfile
@@ -95,6 +96,7 @@ def parse(
     """Parse files in-process (no services) and write DIR/<stem>.json in the canonical schema."""
     from workers.pipeline import JobFailure, parse_bytes
 
+    gc.freeze()  # the modules just loaded live as long as the process: out of the collector's scans
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

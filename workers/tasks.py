@@ -10,6 +10,7 @@ the exports are written; a job uploaded alone with a callback_url queues its own
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
@@ -331,6 +332,10 @@ def _fresh_clients(**_: Any) -> None:
     clients.cache_clear()
     batches.cache_clear()
     deliveries.cache_clear()
+    # Everything loaded so far (Celery, the parser, pdfplumber, the models) lives as long as the
+    # process: keep it out of the collector's scans, which otherwise cost a PDF job much of its time
+    # (pdfplumber allocates many small objects; bench/RESULTS.md, "Text path").
+    gc.freeze()
 
 
 @signals.task_failure.connect(sender=expand_archive)

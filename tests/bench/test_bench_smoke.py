@@ -39,7 +39,8 @@ FIGURES: dict[str, list[str]] = {
         r"machine after: nproc \d+, load average [\d.]+",
     ],
     "bench_latency.py": [
-        r"\| GET /v1/jobs/\{id\}, 50 clients, .* p50 / p95 / p99 ms \| [\d.]+ / [\d.]+ / [\d.]+ \|",
+        r"\| GET /v1/jobs/\{id\}, 50 clients honouring Retry-After, .* p99 ms \| [\d.]+ / [\d.]+ / [\d.]+ \|",
+        r"\| GET /v1/jobs/\{id\}, 50 clients closed loop, .* p99 ms \| [\d.]+ / [\d.]+ / [\d.]+ \|",
         r"\| POST /v1/documents, \d+ concurrent small uploads: p50 / p95 / p99 ms \| [\d.]+ / [\d.]+ /",
         r"\|   same: requests, requests/s, errors \| \d+, \d+, 0 \|",
     ],
