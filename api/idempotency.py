@@ -4,7 +4,7 @@
 
 The key is reserved atomically (SET NX) before any job is recorded, so of two concurrent requests with
 one key only one creates work; the other waits for the first one's answer and returns it. The
-fingerprint (the route, `force`, each file's name and SHA-256) tells a retry from a different request
+fingerprint (the route, its options, each file's name and SHA-256) tells a retry from a different request
 sent under a reused key (422 `idempotency_key_reused`). A request that fails releases its key, so the
 client's retry does the work. Records expire after `Settings.idempotency_ttl_seconds`.
 """
@@ -15,15 +15,20 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
+from fastapi import Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from api.uploads import StoredUpload
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 PREFIX = "gongkai:idempotency:"
 HEADER = "Idempotency-Key"
@@ -53,9 +58,9 @@ def check_key(key: str | None) -> None:
         )
 
 
-def fingerprint(route: str, force: bool, stored: list[StoredUpload]) -> str:
+def fingerprint(route: str, options: dict[str, Any], stored: list[StoredUpload]) -> str:
     files = [[s.upload.filename, s.original.sha256] for s in stored]
-    body = json.dumps([route, force, files], ensure_ascii=False)
+    body = json.dumps([route, options, files], ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -123,3 +128,29 @@ async def begin(
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             )
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def answer_once(
+    client: redis.Redis[str],
+    key: str | None,
+    fingerprint: str,
+    ttl: int,
+    tenant: str,
+    response: Response,
+    work: Callable[[], Awaitable[tuple[Answer, str]]],
+) -> Answer | JSONResponse:
+    """Run `work` (→ the 202 answer and its Location) once per key: a retry gets the stored answer,
+    a failure frees the key. Without a key, just run it."""
+    claim = await begin(client, key, fingerprint, ttl, tenant)
+    if isinstance(claim, Replay):
+        return claim.response()
+    try:
+        answer, location = await work()
+    except BaseException:
+        if claim is not None:
+            await claim.release()
+        raise
+    response.headers["Location"] = location
+    if claim is not None:
+        await claim.complete(202, answer.model_dump(mode="json"), {"Location": location})
+    return answer

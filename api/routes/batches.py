@@ -127,30 +127,26 @@ async def create_batch(
     callback = checked_callback_url(callback_url)
     idempotency.check_key(idempotency_key)
     stored = await store_uploads(files, settings, objects, archives=True)
-    claim = await idempotency.begin(
-        jobs.redis,
-        idempotency_key,
-        idempotency.fingerprint("batches", force, stored),
-        settings.idempotency_ttl_seconds,
-        tenant=tenant,
-    )
-    if isinstance(claim, idempotency.Replay):
-        return claim.response()
-    try:
+
+    async def record() -> tuple[BatchAccepted, str]:
         accepted = await _record_batch(
             request, stored, force, tenant, callback, jobs, batches, objects, enqueue, enqueue_archive
         )
         # A batch of nothing but earlier results is finished already: no worker will queue its
         # exports and its webhook.
         await run_in_threadpool(followups.maybe_export, accepted.id)
-    except BaseException:
-        if claim is not None:
-            await claim.release()
-        raise
-    response.headers["Location"] = accepted.location
-    if claim is not None:
-        await claim.complete(202, accepted.model_dump(mode="json"), {"Location": accepted.location})
-    return accepted
+        return accepted, accepted.location
+
+    options = {"force": force, "callback_url": callback}
+    return await idempotency.answer_once(
+        jobs.redis,
+        idempotency_key,
+        idempotency.fingerprint("batches", options, stored),
+        settings.idempotency_ttl_seconds,
+        tenant,
+        response,
+        record,
+    )
 
 
 async def _record_batch(

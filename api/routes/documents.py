@@ -69,18 +69,9 @@ async def upload(
     callback = checked_callback_url(callback_url)
     idempotency.check_key(idempotency_key)
     stored = await store_uploads(files, settings, objects)
-    claim = await idempotency.begin(
-        jobs.redis,
-        idempotency_key,
-        idempotency.fingerprint("documents", force, stored),
-        settings.idempotency_ttl_seconds,
-        tenant=tenant,
-    )
-    if isinstance(claim, idempotency.Replay):
-        return claim.response()
 
-    accepted: list[AcceptedJob] = []
-    try:
+    async def record() -> tuple[Accepted, str]:
+        accepted: list[AcceptedJob] = []
         for item in stored:
             upload, original = item.upload, item.original
             job = Job(
@@ -111,12 +102,15 @@ async def upload(
                     duplicate_of=earlier.id if earlier else None,
                 )
             )  # fmt: skip
-    except BaseException:
-        if claim is not None:
-            await claim.release()
-        raise
-    body = Accepted(jobs=accepted)
-    response.headers["Location"] = accepted[0].location
-    if claim is not None:
-        await claim.complete(202, body.model_dump(mode="json"), {"Location": accepted[0].location})
-    return body
+        return Accepted(jobs=accepted), accepted[0].location
+
+    options = {"force": force, "callback_url": callback}
+    return await idempotency.answer_once(
+        jobs.redis,
+        idempotency_key,
+        idempotency.fingerprint("documents", options, stored),
+        settings.idempotency_ttl_seconds,
+        tenant,
+        response,
+        record,
+    )

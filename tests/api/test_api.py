@@ -197,6 +197,13 @@ def test_an_idempotency_key_replays_the_first_answer(client: TestClient, jobs: J
         "/v1/documents", files=files, data={"force": "true"}, headers={"Idempotency-Key": key}
     )
     assert forced.json()["error"]["code"] == "idempotency_key_reused"  # same files, other options
+    hooked = client.post(
+        "/v1/documents",
+        files=files,
+        data={"callback_url": "https://example.com/hook"},
+        headers={"Idempotency-Key": key},
+    )
+    assert hooked.json()["error"]["code"] == "idempotency_key_reused"  # another callback_url
     batch = client.post("/v1/batches", files=files, headers={"Idempotency-Key": key})
     assert batch.json()["error"]["code"] == "idempotency_key_reused"  # same files, other route
 
