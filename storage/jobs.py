@@ -81,9 +81,10 @@ if ttl > 0 then redis.call('EXPIRE', index, ttl) end
 
 # KEYS[1] job hash; ARGV: ttl, mode ('create': only if absent, 'update': only if present, 'put'),
 # a field to increment ('' for none), the running deadline (epoch seconds; '' to keep the one indexed),
-# the states the job may be in ('' for any, else names joined by commas), then field/value pairs
-# (JSON values). Returns 0 when 'create' found the job there, -1 when 'update' did not, -2 when the
-# job was in another state, else 1 (or the increment).
+# the states the job may be in ('' for any, else names joined by commas), '1' to ask whether a client
+# asked to cancel the job ('' not to), then field/value pairs (JSON values). Returns 0 when 'create'
+# found the job there, -1 when 'update' did not, -2 when the job was in another state, -3 when it
+# wrote and was asked and the job's cancel was requested, else 1 (or the increment).
 # Every key besides KEYS[1] is derived from the record (standalone Redis; not for Cluster). For a job
 # of a batch it also keeps, in the same call: the batch's counters and per-state index, the
 # pages_done/pages_total sums of the jobs' progress, when the first job started and how many have
@@ -105,13 +106,15 @@ end
 local old_progress = redis.call('HGET', key, 'progress')
 local result = 1
 if ARGV[3] ~= '' then result = redis.call('HINCRBY', key, ARGV[3], 1) end
+-- a running job's stage and progress writes also bring back a client's cancel: one round trip
+if ARGV[6] == '1' and redis.call('HGET', key, 'cancel_requested') == 'true' then result = -3 end
 -- a new attempt of a job still running: the attempt before died without recording an outcome
 if ARGV[3] == 'attempts' and old == '"running"' then
   redis.call('HINCRBY', key, 'lost_attempts', 1)
   redis.call('HINCRBY', '@COUNTERS@', 'jobs_lost', 1)
 end
 local pairs_ = {}
-for i = 6, #ARGV do pairs_[#pairs_ + 1] = ARGV[i] end
+for i = 7, #ARGV do pairs_[#pairs_ + 1] = ARGV[i] end
 redis.call('HSET', key, unpack(pairs_))
 local ttl = tonumber(ARGV[1])
 if ttl > 0 then redis.call('EXPIRE', key, ttl) end
@@ -392,12 +395,14 @@ class JobStore:
 
     def update(self, job_id: str, **fields: Any) -> None:
         """Set some fields of an existing job (values as in `Job`, serialised here)."""
-        if not fields:
-            return
-        unknown = fields.keys() - Job.model_fields.keys()
-        if unknown:
-            raise TypeError(f"unknown job fields: {sorted(unknown)}")
-        self._write(job_id, {name: _dump(value) for name, value in fields.items()}, mode="update")
+        if fields:
+            self._write(job_id, _serialised(fields), mode="update")
+
+    def enter_stage(self, job_id: str, stage: Stage, **fields: Any) -> bool:
+        """Move a job to `stage` (and set `fields`); True if a client has asked to cancel it.
+        One round trip: the worker calls this at every stage boundary."""
+        written = self._write(job_id, _serialised({"stage": stage, **fields}), mode="update", ask_cancel=True)
+        return written == _CANCEL_REQUESTED
 
     def start_attempt(self, job_id: str) -> int:
         """Mark the job running and count the attempt; returns the attempt number, or 0 for a
@@ -462,9 +467,12 @@ class JobStore:
         score: float | None = self.redis.zscore(RUNNING_INDEX, job_id)
         return score
 
-    def set_progress(self, job_id: str, pages_done: int, pages_total: int | None) -> None:
+    def set_progress(self, job_id: str, pages_done: int, pages_total: int | None) -> bool:
+        """Record a job's pages done; True if a client has asked to cancel it (checked between pages)."""
         # through the Lua write: a job of a batch moves the batch's page sums by the difference
-        self.update(job_id, progress=Progress(pages_done=pages_done, pages_total=pages_total))
+        progress = Progress(pages_done=pages_done, pages_total=pages_total)
+        written = self._write(job_id, _serialised({"progress": progress}), mode="update", ask_cancel=True)
+        return written == _CANCEL_REQUESTED
 
     def succeed(
         self, job_id: str, *, result_key: str, media_type: str | None, needs_review: bool | None = None
@@ -500,10 +508,13 @@ class JobStore:
         increment: str = "",
         deadline: float | None = None,
         allowed: tuple[JobState, ...] = (),
+        ask_cancel: bool = False,
     ) -> int:
-        """The Lua write; -2 when the job was not in one of the `allowed` states."""
+        """The Lua write; -2 when the job was not in one of the `allowed` states, `_CANCEL_REQUESTED`
+        when `ask_cancel` and a client asked to cancel the job (the fields are written all the same)."""
         args: list[str | int | float] = [
-            self.ttl, mode, increment, "" if deadline is None else deadline, ",".join(allowed)
+            self.ttl, mode, increment, "" if deadline is None else deadline, ",".join(allowed),
+            "1" if ask_cancel else "",
         ]  # fmt: skip
         for name, value in data.items():
             args += [name, json.dumps(value, ensure_ascii=False)]
@@ -520,6 +531,16 @@ _STARTABLE = (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FA
 
 def _key(job_id: str) -> str:
     return KEY_PREFIX + job_id
+
+
+_CANCEL_REQUESTED = -3  # see _WRITE
+
+
+def _serialised(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = fields.keys() - Job.model_fields.keys()
+    if unknown:
+        raise TypeError(f"unknown job fields: {sorted(unknown)}")
+    return {name: _dump(value) for name, value in fields.items()}
 
 
 def _dump(value: Any) -> Any:

@@ -6,8 +6,10 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, BinaryIO, Protocol, cast
@@ -80,6 +82,7 @@ class ObjectStore:
         self.originals = settings.bucket_originals
         self.results = settings.bucket_results
         self.presign_seconds = settings.presign_seconds
+        self._side: tuple[int, ThreadPoolExecutor] | None = None
 
     def ensure_buckets(self) -> None:
         for bucket in (self.originals, self.results):
@@ -153,9 +156,15 @@ class ObjectStore:
     # Keyed by job id, so re-running a job overwrites the same objects (the task is idempotent).
 
     def put_result(self, job_id: str, result: dict[str, Any], text: str) -> str:
-        body = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode()  # ≈ 80 kB: no indent
-        self._put(self.results, text_key(job_id), text.encode(), "text/plain; charset=utf-8")
-        self._put(self.results, result_key(job_id), body, "application/json")
+        # Both PUTs at once (a worker waits on each round trip); both are done when this returns.
+        text_put = self._side_thread().submit(
+            self._put, self.results, text_key(job_id), text.encode(), "text/plain; charset=utf-8"
+        )
+        try:
+            body = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode()  # ≈ 80 kB
+            self._put(self.results, result_key(job_id), body, "application/json")
+        finally:
+            text_put.result()
         return result_key(job_id)
 
     def get_result(self, job_id: str) -> dict[str, Any]:
@@ -186,6 +195,13 @@ class ObjectStore:
         return self._stream(self.results, export_key(batch_id, fmt))
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _side_thread(self) -> ThreadPoolExecutor:
+        """One extra thread for a concurrent request. Made again in a forked child: the parent's
+        thread does not exist there (a Celery pool process may inherit this store)."""
+        if self._side is None or self._side[0] != os.getpid():
+            self._side = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="s3-side"))
+        return self._side[1]
 
     def exists(self, bucket: str, key: str) -> bool:
         try:

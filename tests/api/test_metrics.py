@@ -61,7 +61,8 @@ def test_metrics_follow_jobs_and_worker_figures(client: TestClient, jobs: JobSto
     metrics.incr(Counter.OCR_PAGES, 3)
     metrics.incr(Counter.RETRIED)
     metrics.observe(STAGE_SECONDS, "extracting", 0.3)
-    metrics.observe(STAGE_SECONDS, "extracting", 42.0)
+    # a worker records a job's stage timings together
+    metrics.observe_many(STAGE_SECONDS, [("extracting", 42.0), ("parsing", 0.01), ("storing", 700.0)])
     after = scrape(client)
 
     def delta(name: str, **labels: str) -> float:
@@ -80,6 +81,12 @@ def test_metrics_follow_jobs_and_worker_figures(client: TestClient, jobs: JobSto
     assert delta("gongkai_stage_duration_seconds_bucket", stage="extracting", le="0.5") == 1
     assert delta("gongkai_stage_duration_seconds_bucket", stage="extracting", le="60.0") == 2
     assert delta("gongkai_stage_duration_seconds_bucket", stage="extracting", le="+Inf") == 2
+    # a bound is inclusive (le), and a value past the last bound is counted in +Inf only
+    assert delta("gongkai_stage_duration_seconds_bucket", stage="parsing", le="0.01") == 1
+    assert delta("gongkai_stage_duration_seconds_sum", stage="parsing") == pytest.approx(0.01)
+    assert delta("gongkai_stage_duration_seconds_bucket", stage="storing", le="600.0") == 0
+    assert delta("gongkai_stage_duration_seconds_bucket", stage="storing", le="+Inf") == 1
+    assert delta("gongkai_stage_duration_seconds_count", stage="storing") == 1
 
 
 def test_queue_length_is_the_celery_queue_in_redis(client: TestClient) -> None:

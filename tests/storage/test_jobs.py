@@ -99,6 +99,24 @@ def test_a_queued_job_is_cancelled_and_never_started(jobs: JobStore) -> None:
     assert jobs.get(job.id).attempts == 0 and jobs.get(job.id).state == JobState.CANCELLED
 
 
+def test_stage_and_progress_writes_bring_back_a_cancel_request(jobs: JobStore) -> None:
+    job = jobs.create(make_job())
+    jobs.start_attempt(job.id)
+    assert jobs.enter_stage(job.id, Stage.EXTRACTING, media_type="text/plain") is False
+    assert jobs.set_progress(job.id, 1, 3) is False
+    assert jobs.cancel(job.id) == CancelOutcome.CANCELLING
+    # written all the same, and the answer says the client asked to stop
+    assert jobs.set_progress(job.id, 2, 3) is True
+    assert jobs.enter_stage(job.id, Stage.PARSING) is True
+    loaded = jobs.get(job.id)
+    assert loaded.stage == Stage.PARSING and loaded.progress.pages_done == 2
+    assert loaded.media_type == "text/plain" and loaded.state == JobState.RUNNING
+    with pytest.raises(TypeError):
+        jobs.enter_stage(job.id, Stage.PARSING, no_such_field=1)
+    with pytest.raises(JobNotFound):
+        jobs.enter_stage("nope", Stage.PARSING)
+
+
 def test_a_running_job_is_asked_to_stop_and_a_finished_one_is_left(jobs: JobStore) -> None:
     running = jobs.create(make_job())
     jobs.start_attempt(running.id)

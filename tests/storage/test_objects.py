@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
+import time
 
 import httpx
 import pytest
@@ -70,6 +72,27 @@ def test_results_round_trip_and_overwrite(objects: ObjectStore) -> None:
     assert objects.put_result("job-a", {"document": {"agency": "另一局"}}, "新") == key
     assert objects.get_result("job-a")["document"]["agency"] == "另一局"
     assert objects.get_text("job-a") == "新"
+
+
+def test_results_are_stored_from_a_forked_child_of_a_store_that_already_stored(objects: ObjectStore) -> None:
+    # A Celery pool process is a fork: the parent's side thread for the concurrent PUT is not there.
+    objects.put_result("job-parent", {"n": 1}, "父")
+    pid = os.fork()
+    if pid == 0:  # the child: store, read back, report through the exit status
+        code = 1
+        try:
+            objects.put_result("job-child", {"n": 2}, "子")
+            code = 0 if objects.get_text("job-child") == "子" else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while (waited := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the child hung storing its result")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(waited[1]) == 0
+    assert objects.get_result("job-child") == {"n": 2}
 
 
 def test_missing_objects_raise_not_found(objects: ObjectStore) -> None:
