@@ -22,6 +22,7 @@ from gongkai.settings import MiB, Settings
 from storage.errors import ObjectNotFound
 
 CHUNK = MiB
+ASK_BEFORE_STORING = MiB  # bytes; see put_original
 
 
 class UploadTooLarge(ValueError):
@@ -39,7 +40,7 @@ class StoredOriginal:
     key: str
     sha256: str
     size: int
-    created: bool  # False when identical content was already stored
+    created: bool  # False when identical content was already stored (and not sent again)
 
 
 def original_key(sha256: str) -> str:
@@ -124,7 +125,9 @@ class ObjectStore:
                     spool.write(chunk)
             sha256 = digest.hexdigest()
             key = original_key(sha256)
-            if self.exists(self.originals, key):
+            # A large original already stored is not sent again. A small one is written without
+            # asking: the same bytes under the same key, for the price of the question.
+            if size > ASK_BEFORE_STORING and self.exists(self.originals, key):
                 return StoredOriginal(key=key, sha256=sha256, size=size, created=False)
             spool.seek(start)
             self.client.put_object(self.originals, key, spool, length=size, content_type=content_type)

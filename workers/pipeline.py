@@ -148,9 +148,10 @@ class _Stages:
         self.current: Stage | None = None
 
     @contextmanager
-    def stage(self, stage: Stage, **fields: Any) -> Iterator[None]:
+    def stage(self, stage: Stage, *, recorded: bool = False, **fields: Any) -> Iterator[None]:
+        """`recorded`: the job's record is in this stage already (no write, no cancel check)."""
         self.current = stage
-        if self.jobs.enter_stage(self.job_id, stage, **fields):
+        if not recorded and self.jobs.enter_stage(self.job_id, stage, **fields):
             raise JobCancelled(self.job_id)
         started = time.monotonic()
         try:
@@ -210,7 +211,10 @@ def _run_stages(job: Job, services: Services, stages: _Stages) -> JobState:
         if not _forced(job, jobs) and (earlier := reuse_earlier(jobs, objects, job)) is not None:
             bound.info("job.duplicate", duplicate_of=earlier.id)
             return earlier.state
-        with stages.stage(Stage.FETCHING):
+        # start_attempt (the task's prerun) recorded this stage; a cancel since then is a flag the
+        # next boundary sees
+        fetching = job.state == JobState.RUNNING and job.stage == Stage.FETCHING
+        with stages.stage(Stage.FETCHING, recorded=fetching):
             if job.original_key is None:  # an archive member refused at expansion; never enqueued
                 raise JobFailure(ErrorCode.INTERNAL_ERROR, "the job has no stored original")
             data = objects.get_original(job.original_key)

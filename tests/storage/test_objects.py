@@ -7,12 +7,15 @@ import io
 import os
 import signal
 import time
+from typing import Any
 
 import httpx
 import pytest
+from minio import Minio
 
+from gongkai.stack import Stack
 from storage import ObjectNotFound, ObjectStore, UploadTooLarge
-from storage.objects import original_key
+from storage.objects import ASK_BEFORE_STORING, original_key
 
 
 class CountingReader:
@@ -43,6 +46,31 @@ def test_original_is_content_addressed_and_streamed(objects: ObjectStore) -> Non
 
     again = objects.put_original(io.BytesIO(data), max_bytes=10 * 1024 * 1024)
     assert again.key == stored.key and not again.created
+
+
+def test_a_small_original_is_written_without_asking_first(services: Stack) -> None:
+    asked: list[str] = []
+
+    class AskingCounted(Minio):
+        def stat_object(self, bucket_name: str, object_name: str, *args: Any, **kwargs: Any) -> Any:
+            asked.append(object_name)
+            return super().stat_object(bucket_name, object_name, *args, **kwargs)
+
+    s = services.settings
+    counted = ObjectStore(s, AskingCounted(
+        s.s3_endpoint, access_key=s.s3_access_key, secret_key=s.s3_secret_key.get_secret_value(),
+        secure=s.s3_secure, region=s.s3_region,
+    ))  # fmt: skip
+    small = b"small report " + os.urandom(16)
+    first = counted.put_original(io.BytesIO(small), max_bytes=ASK_BEFORE_STORING * 4)
+    again = counted.put_original(io.BytesIO(small), max_bytes=ASK_BEFORE_STORING * 4)
+    assert first.key == again.key and first.created and again.created
+    assert asked == []
+    assert counted.get_original(first.key) == small
+    large = os.urandom(ASK_BEFORE_STORING + 1)
+    assert counted.put_original(io.BytesIO(large), max_bytes=ASK_BEFORE_STORING * 4).created
+    assert not counted.put_original(io.BytesIO(large), max_bytes=ASK_BEFORE_STORING * 4).created
+    assert len(asked) == 2
 
 
 def test_seekable_source_is_stored_from_where_it_stands(objects: ObjectStore) -> None:
