@@ -96,6 +96,24 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def tree_cpu(pid: int | None) -> float:
+    """CPU seconds used so far by a process tree (a service and its children, and what those waited
+    for: tesseract programs when the pipeline runs them); 0 for a process that is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def max_child_rss(pid: int) -> int:
     """The largest RSS of one descendant (one Celery pool process), bytes."""
     try:

@@ -26,7 +26,6 @@ from datetime import datetime
 from pathlib import Path
 
 import _common
-import psutil
 import pypdfium2 as pdfium
 from _client import make_client
 
@@ -81,17 +80,6 @@ def ocr_ran(status: dict[str, object], npages: int) -> None:
     )
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds used so far by a process tree (the worker and its pool processes, and what those
-    waited for: tesseract programs when the pipeline runs them)."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
-        t = proc.cpu_times()
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
-
-
 def run_time(status: dict[str, object]) -> float:
     started, finished = status["started"], status["finished"]
     assert isinstance(started, str) and isinstance(finished, str), status
@@ -138,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             worker = stack.pid("worker")
             assert worker is not None
             for _ in range(1 if args.smoke else 3):
-                cpu = tree_cpu(worker)
+                cpu = _common.tree_cpu(worker)
                 (status,) = _common.wait_jobs(client, submit(1))
-                cpu_page.append((tree_cpu(worker) - cpu) / npages)
+                cpu_page.append((_common.tree_cpu(worker) - cpu) / npages)
                 ocr_ran(status, npages)
                 per_page.append(run_time(status) / npages)
             warm = statistics.median(per_page[1:] or per_page)

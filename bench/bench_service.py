@@ -127,6 +127,10 @@ class Bench:
         fields = ("state", "created", "started", "finished", "error")
         return [dict(zip(fields, (json.loads(v) for v in vals), strict=True)) for vals in pipe.execute()]
 
+    def cpu_by_service(self) -> dict[str, float]:
+        """CPU seconds used so far by each service of the stack (the worker: main + pool processes)."""
+        return {name: _common.tree_cpu(self.stack.pid(name)) for name in ("api", "worker", "redis", "s3")}
+
     def purge_queue(self) -> None:
         self.redis.delete("celery")
 
@@ -201,15 +205,23 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
     bench.purge_queue()
 
     service_rate: dict[str, float] = {}
+    service_cpu: dict[str, float] = {}  # the worker's CPU seconds per report (main + pool processes)
     for concurrency in args.concurrencies:
         print(f"(b) end to end, worker concurrency {concurrency}", flush=True)
         bench.restart_worker(concurrency)
+        cpu = bench.cpu_by_service()
         t = time.perf_counter()
         ids, _ = bench.upload_all(reports)
         uploaded = time.perf_counter() - t
         records = bench.wait_jobs(ids)
         wall = time.perf_counter() - t
+        cpu = {name: (used - cpu[name]) / n for name, used in bench.cpu_by_service().items()}
         ok, p50, p95 = job_stats(records)
+        bench.row(
+            f"(b) c={concurrency}: CPU ms per report: " + " / ".join(cpu),
+            " / ".join(f"{v * 1e3:.1f}" for v in cpu.values()),
+        )
+        service_cpu[f"text c={concurrency}"] = cpu["worker"]
         bench.row(
             f"(b) c={concurrency}: {n} jobs succeeded / wall s", f"{ok} / {wall:.1f} (uploads {uploaded:.1f})"
         )
@@ -270,11 +282,19 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
     parse_bytes(pdf)
     gc.freeze()  # as `gongkai parse` and the worker's pool processes do after loading
     for kind, files in (("text", reports), ("pdf", [("huaian_2024.pdf", pdf)] * args.pdfs)):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for _, data in files:
             parse_bytes(data)
         rate = len(files) / (time.perf_counter() - t)
+        cpu_each = (time.process_time() - c) / len(files)
         bench.row(f"(e) in process, {kind}: reports/s", f"{rate:.2f}")
+        if kind == "text":
+            bench.row("(e) in process, text: CPU ms per report", f"{cpu_each * 1e3:.1f}")
+            for c_ in args.concurrencies:
+                bench.row(
+                    f"(e) text: worker CPU per report / in-process CPU per report (c={c_})",
+                    f"{service_cpu[f'text c={c_}'] / cpu_each:.2f}×",
+                )
         for c in args.concurrencies:
             bench.row(
                 f"(e) {kind}: in-process reports/s / service reports/s ({c} worker process{'es' * (c > 1)})",
