@@ -422,17 +422,21 @@ def _poll(client: httpx.Client, job_ids: list[str], timeout: float = 600) -> lis
         time.sleep(0.3)
 
 
-class ExportFormat(StrEnum):
-    csv = "csv"
-    jsonl = "jsonl"
-    parquet = "parquet"
-
-
 class ExportFileFormat(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
     parquet = "parquet"
     xlsx = "xlsx"
+
+
+class ExportTable(StrEnum):
+    long = "long"  # a row per report × row of table 三
+    wide = "wide"  # a row per report, a column per field
+
+
+TableOption = Annotated[
+    ExportTable, typer.Option("--table", help="csv/parquet: long or wide (xlsx has both as sheets)")
+]
 
 
 @app.command("export")
@@ -442,6 +446,7 @@ def export_batch(
         ExportFileFormat.csv
     ),
     out: Annotated[Path | None, typer.Option("--out", "-o", help="file to write (default: stdout)")] = None,
+    table: TableOption = ExportTable.long,
     wait: Annotated[bool, typer.Option(help="wait for the batch to finish first")] = False,
     timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 3600,
 ) -> None:
@@ -451,9 +456,8 @@ def export_batch(
         with _client(settings) as client:
             if wait:
                 _follow_batch(client, batch_id, timeout)
-            # Until GET /export is deployed, the older /results serves the same files (not XLSX).
-            path, fallback = f"/v1/batches/{batch_id}/export", f"/v1/batches/{batch_id}/results"
-            _download(client, path, {"format": format_.value}, out, fallback=fallback)
+            params = {"format": format_.value, "table": table.value}
+            _download(client, f"/v1/batches/{batch_id}/export", params, out)
     except httpx.TransportError as exc:
         err.print(f"[red]API not reachable at {settings.client_api_url}: {exc}[/] (run `gongkai up`)")
         raise typer.Exit(1) from exc
@@ -463,10 +467,13 @@ def export_batch(
 def batch_status(
     batch_id: Annotated[str, typer.Argument(help="batch id (from `gongkai submit --batch`)")],
     wait: Annotated[bool, typer.Option(help="poll until every job of the batch has finished")] = False,
-    export: Annotated[ExportFormat | None, typer.Option(help="download the results in this format")] = None,
+    export: Annotated[
+        ExportFileFormat | None, typer.Option(help="download the results in this format")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="file for --export (default: stdout)")
     ] = None,
+    table: TableOption = ExportTable.wide,
     timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 3600,
 ) -> None:
     """Show a batch's progress; with --wait, wait for it; with --export, download its results."""
@@ -491,7 +498,8 @@ def batch_status(
             if not batch["finished"]:
                 err.print("[red]the batch has not finished; add --wait[/]")
                 raise typer.Exit(1)
-            _download(client, f"/v1/batches/{batch_id}/results", {"format": export.value}, out)
+            params = {"format": export.value, "table": table.value}
+            _download(client, f"/v1/batches/{batch_id}/export", params, out)
     except httpx.TransportError as exc:
         err.print(f"[red]API not reachable at {settings.client_api_url}: {exc}[/] (run `gongkai up`)")
         raise typer.Exit(1) from exc
@@ -522,24 +530,14 @@ def _poll_batch(client: httpx.Client, batch_id: str, timeout: float) -> dict[str
             time.sleep(1.0)
 
 
-def _download(
-    client: httpx.Client, path: str, params: dict[str, str], out: Path | None, fallback: str | None = None
-) -> None:
-    """Stream `path` to `out` (or stdout); `fallback` is asked instead when the server has no `path`."""
+def _download(client: httpx.Client, path: str, params: dict[str, str], out: Path | None) -> None:
+    """Stream `path` to `out` (or stdout)."""
     with client.stream("GET", path, params=params) as response:
         if response.status_code != 200:
             response.read()
-            # the service's own 404s (batch_not_found) carry an error code; an unknown route does not
-            if response.status_code == 404 and fallback is not None and "error" not in response.json():
-                missing_route = True
-            else:
-                err.print(f"[red]export failed ({response.status_code}): {response.text}[/]")
-                raise typer.Exit(1)
-        else:
-            missing_route = False
-            _write(response, out)
-    if missing_route and fallback is not None:
-        _download(client, fallback, params, out)
+            err.print(f"[red]export failed ({response.status_code}): {response.text}[/]")
+            raise typer.Exit(1)
+        _write(response, out)
 
 
 def _write(response: httpx.Response, out: Path | None) -> None:

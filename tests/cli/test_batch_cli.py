@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import openpyxl
 import pyarrow.parquet as pq
 import pytest
 
@@ -45,6 +46,13 @@ def test_submit_a_batch_wait_and_export(services: Stack, tmp_path: Path) -> None
 
     gongkai("batch", batch_id, "--export", "parquet", "--out", str(tmp_path / "r.parquet"))
     assert pq.read_table(tmp_path / "r.parquet").num_rows == 3
+    gongkai("batch", batch_id, "--export", "xlsx", "--out", str(tmp_path / "r.xlsx"))
+    book = openpyxl.load_workbook(tmp_path / "r.xlsx", read_only=True)
+    wide = [row for row in book["wide"].iter_rows(values_only=True)]
+    header = list(wide[0])
+    assert len(wide) == 4 and sorted(r[header.index("filename")] for r in wide[1:]) == sorted(
+        p.name for p in reports[:3]
+    )
     status = gongkai("batch", batch_id).stdout
     assert '"finished": true' in status
 
