@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # HMAC-SHA256 key of X-Gongkai-Signature; set your own in production.
     webhook_secret: SecretStr = SecretStr("gongkai-webhook-secret")
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Where clients reach the API, e.g. https://gongkai.example.org: webhook payloads then link
+    # absolute URLs; empty, they carry paths (relative to the API).
+    public_base_url: str = ""
     webhook_max_retries: int = Field(default=8, ge=0)
     webhook_retry_backoff: int = Field(default=2, gt=0)  # seconds; doubles each retry (Celery backoff)
     webhook_retry_backoff_max: int = Field(default=600, gt=0)

@@ -175,10 +175,10 @@ def deliver_webhook(kind: Kind, item_id: str) -> int | None:
     try:
         if kind == "job":
             job = clients().jobs.get(item_id)
-            url, payload = job.callback_url, webhooks.job_payload(job)
+            url, payload = job.callback_url, webhooks.job_payload(job, _settings.public_base_url)
         else:
             batch = batches().get(item_id)
-            url, payload = batch.callback_url, webhooks.batch_payload(batch)
+            url, payload = batch.callback_url, webhooks.batch_payload(batch, _settings.public_base_url)
     except (JobNotFound, BatchNotFound):
         return None  # expired meanwhile: nothing left to announce
     if not url:

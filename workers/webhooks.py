@@ -69,8 +69,9 @@ def verify(secret: str, timestamp: str, body: bytes, header: str, *, tolerance: 
     return hmac.compare_digest(signature(secret, int(timestamp), body), header)
 
 
-def job_payload(job: Job) -> dict[str, Any]:
-    base = f"/v1/jobs/{job.id}"
+def job_payload(job: Job, base_url: str = "") -> dict[str, Any]:
+    """The body announcing a finished job; links under `base_url` (Settings.public_base_url)."""
+    base = f"{base_url.rstrip('/')}/v1/jobs/{job.id}"
     links = {"self": base}
     if job.state == JobState.SUCCEEDED:
         links["result"] = f"{base}/result"
@@ -86,8 +87,8 @@ def job_payload(job: Job) -> dict[str, Any]:
     }
 
 
-def batch_payload(batch: Batch) -> dict[str, Any]:
-    base = f"/v1/batches/{batch.id}"
+def batch_payload(batch: Batch, base_url: str = "") -> dict[str, Any]:
+    base = f"{base_url.rstrip('/')}/v1/batches/{batch.id}"
     return {
         "event": "batch.finished",
         "batch_id": batch.id,

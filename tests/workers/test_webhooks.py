@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from storage import JobStore
+from storage import Batch, JobState, JobStore
 from storage.deliveries import DeliveryLog
+from storage.jobs import now
+from tests.conftest import make_job
 from workers import webhooks
 
 SECRET = "s3cret"
@@ -98,3 +100,20 @@ def test_each_attempt_is_recorded(receiver: tuple[str, list[dict[str, Any]]], jo
     assert log.claim("job", item) and not log.claim("job", item)  # announced once
     log.release("job", item)
     assert log.claim("job", item)
+
+
+@pytest.mark.parametrize("base_url", ["https://gongkai.example.org", "https://gongkai.example.org/"])
+def test_payload_links_are_absolute_under_the_public_base_url(base_url: str) -> None:
+    job = make_job(state=JobState.SUCCEEDED, finished=now())
+    links = webhooks.job_payload(job, base_url)["links"]
+    assert links == {
+        "self": f"https://gongkai.example.org/v1/jobs/{job.id}",
+        "result": f"https://gongkai.example.org/v1/jobs/{job.id}/result",
+    }
+    batch = Batch(id="b1", created=now(), files=1, archives_pending=0, counts={"succeeded": 1})
+    links = webhooks.batch_payload(batch, base_url)["links"]
+    assert links["self"] == "https://gongkai.example.org/v1/batches/b1"
+    assert links["export_xlsx"] == "https://gongkai.example.org/v1/batches/b1/export?format=xlsx"
+    # unset: paths, relative to the API
+    assert webhooks.job_payload(job)["links"]["self"] == f"/v1/jobs/{job.id}"
+    assert "result" not in webhooks.job_payload(make_job())["links"]  # a job that did not succeed
