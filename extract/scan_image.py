@@ -4,6 +4,13 @@ A scan page is usually one image filling the page at the scanner's resolution. W
 resolution is ≈ the OCR dpi, rendering the page only resamples the image to about its own size
 (≈ 0.1 s at 300 dpi); decoding the image itself costs ≈ 0.01 s (OCRmyPDF works from the page
 images too). Used only when it gives the same picture as the render: anything else is rendered.
+
+"Same" up to the render's resampling: pdfium draws even a same-size image through its bilinear
+stretcher, mixing neighbouring rows with a sub-pixel phase (mean ≈ 2.4 grey levels on a table
+page). That slight smoothing changes what Tesseract reads. Measured (bench/RESULTS.md, "Embedded
+page images"): on JPEG scans the image itself reads better and faster than the render; on sharp
+lossless ones (clean 300-dpi scans) the render does (15 fewer right fields, 30 % slower, and
+whole table rows lost unflagged by the parser). So only JPEG (DCTDecode) page images are taken.
 """
 
 from __future__ import annotations
@@ -48,12 +55,13 @@ class EmbeddedScan:
 
 def embedded_scan(page: pdfium.PdfPage, dpi: float) -> tuple[EmbeddedScan | None, str]:
     """(the page's own image as OCR input, why) or (None, why not) for a page that would be
-    rendered at `dpi`. None, so the page is rendered, unless the page is one upright image
-    covering it at ≈ `dpi` whose decoded pixels convert to grey and match a small render of the
-    page: more objects (text, vectors, annotations) or /Rotate need the render to composite them;
-    a flipped, rotated or partial placement, non-square pixels or another resolution need it to
-    resample; a soft mask, /Decode quirks or colour formats pdfium decodes otherwise than it
-    draws show up in the final comparison. Never raises: any pdfium error means render."""
+    rendered at `dpi`. None, so the page is rendered, unless the page is one upright JPEG image
+    (lossless ones: see the module docstring) covering it at ≈ `dpi` whose decoded pixels convert
+    to grey and match a small render of the page: more objects (text, vectors, annotations) or
+    /Rotate need the render to composite them; a flipped, rotated or partial placement, non-square
+    pixels or another resolution need it to resample; a soft mask, /Decode quirks or colour
+    formats pdfium decodes otherwise than it draws show up in the final comparison. Never raises:
+    any pdfium error means render."""
     try:
         return _embedded_scan(page, dpi)
     except Exception as exc:  # pdfium and numpy raise assorted errors on odd images
@@ -69,6 +77,9 @@ def _embedded_scan(page: pdfium.PdfPage, dpi: float) -> tuple[EmbeddedScan | Non
     if pdfium_c.FPDFPage_GetAnnotCount(page) > 0:
         return None, "the page has annotations"
     image = objects[0]
+    filters = image.get_filters()
+    if "DCTDecode" not in filters:  # see the module docstring
+        return None, f"the image is not a JPEG ({'/'.join(filters) or 'unfiltered'}): the render reads better"
     a, b, c, d, _, _ = image.get_matrix().get()
     if b != 0 or c != 0 or a <= 0 or d <= 0:
         return None, f"the image is placed rotated or flipped (matrix {a:g} {b:g} {c:g} {d:g})"

@@ -1,7 +1,9 @@
-"""A scanned page's own image instead of a render: taken only when it is the same picture.
+"""A scanned page's own image instead of a render: taken only for a JPEG page image that is the
+same picture as the render.
 
-The scans are made at test time (render_pdf.py + make_scan.py); the pages it must refuse are real
-PDFs edited with pikepdf (rotation, extra objects, placement, soft mask, annotation)."""
+The scans are made at test time (render_pdf.py + make_scan.py; `--degrade light` pages are JPEGs,
+clean ones lossless PNG); the pages it must refuse are real PDFs edited with pikepdf (rotation,
+extra objects, placement, soft mask, annotation)."""
 
 from __future__ import annotations
 
@@ -14,17 +16,26 @@ import pikepdf
 import pypdfium2 as pdfium
 import pytest
 
+from extract import ExtractOptions, extract_document
+from extract.ocr import ocr_page
 from extract.scan_image import embedded_scan
+from report.document import Page, PageMethod
 
-from .conftest import HUAIAN_TRUTH, Build
+from .conftest import HUAIAN_TRUTH, Build, subset_pdf
 
 Edit = Callable[[pikepdf.Pdf, pikepdf.Page, pikepdf.Stream], None]
 
 
 @pytest.fixture(scope="module")
-def scans(build: Build, rendered: Callable[[Path, int], Path]) -> Callable[[int], Path]:
+def scans(build: Build, rendered: Callable[[Path, int], Path]) -> Callable[..., Path]:
+    """scans(dpi) → a JPEG scan (light degradation); scans(dpi, clean=True) → a lossless one."""
     pdf = rendered(HUAIAN_TRUTH, 3)
-    return lambda dpi: build("make_scan.py", [pdf], "--dpi", str(dpi))
+
+    def scan(dpi: int, clean: bool = False) -> Path:
+        degrade = () if clean else ("--degrade", "light", "--seed", "1")
+        return build("make_scan.py", [pdf], "--dpi", str(dpi), *degrade)
+
+    return scan
 
 
 def _stored_pixels(image: pikepdf.Stream) -> np.ndarray:
@@ -58,7 +69,7 @@ def _draw(pdf: pikepdf.Pdf, page: pikepdf.Page, content: bytes) -> None:
 # ------------------------------------------------------------------ the decision
 
 
-def test_a_300dpi_scan_gives_its_own_pixels(scans: Callable[[int], Path], tmp_path: Path) -> None:
+def test_a_300dpi_jpeg_scan_gives_its_own_pixels(scans: Callable[..., Path], tmp_path: Path) -> None:
     path = _one_page(scans(300), tmp_path / "p.pdf")
     with pikepdf.open(path) as pdf:
         [image] = list(pdf.pages[0].Resources.XObject.values())
@@ -75,21 +86,21 @@ def test_a_300dpi_scan_gives_its_own_pixels(scans: Callable[[int], Path], tmp_pa
 
 @pytest.mark.parametrize(("dpi", "read_at"), [(200, 300.0), (600, 300.0)])
 def test_a_scan_at_another_resolution_is_rendered(
-    scans: Callable[[int], Path], tmp_path: Path, dpi: int, read_at: float
+    scans: Callable[..., Path], tmp_path: Path, dpi: int, read_at: float
 ) -> None:
     scan, why = _decide(_one_page(scans(dpi), tmp_path / "p.pdf"), read_at)
     assert scan is None
     assert f"is {dpi} dpi, the page is read at 300" in why
 
 
-def test_the_tolerance_is_relative_to_the_dpi_asked_for(scans: Callable[[int], Path], tmp_path: Path) -> None:
+def test_the_tolerance_is_relative_to_the_dpi_asked_for(scans: Callable[..., Path], tmp_path: Path) -> None:
     path = _one_page(scans(600), tmp_path / "p.pdf")
     assert _decide(path, 600.0)[0] is not None  # ocr_dpi 600: the 600-dpi image is the picture
     assert _decide(path, 560.0)[0] is not None  # within 10 %
     assert _decide(path, 520.0)[0] is None
 
 
-def test_a_page_with_text_or_vectors_too_is_rendered(scans: Callable[[int], Path], tmp_path: Path) -> None:
+def test_a_page_with_text_or_vectors_too_is_rendered(scans: Callable[..., Path], tmp_path: Path) -> None:
     def add_text(pdf: pikepdf.Pdf, page: pikepdf.Page, image: pikepdf.Stream) -> None:
         font = pikepdf.Dictionary(
             Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica
@@ -106,7 +117,7 @@ def test_a_page_with_text_or_vectors_too_is_rendered(scans: Callable[[int], Path
         assert "the page has 2 objects, not one image" in why, name
 
 
-def test_a_rotated_page_is_rendered(scans: Callable[[int], Path], tmp_path: Path) -> None:
+def test_a_rotated_page_is_rendered(scans: Callable[..., Path], tmp_path: Path) -> None:
     def rotate(pdf: pikepdf.Pdf, page: pikepdf.Page, image: pikepdf.Stream) -> None:
         page.Rotate = 90
 
@@ -115,7 +126,7 @@ def test_a_rotated_page_is_rendered(scans: Callable[[int], Path], tmp_path: Path
     assert "rotated 90°" in why
 
 
-def test_an_image_not_covering_the_page_is_rendered(scans: Callable[[int], Path], tmp_path: Path) -> None:
+def test_an_image_not_covering_the_page_is_rendered(scans: Callable[..., Path], tmp_path: Path) -> None:
     def widen(pdf: pikepdf.Pdf, page: pikepdf.Page, image: pikepdf.Stream) -> None:
         box = [float(v) for v in page.MediaBox]
         page.MediaBox = [box[0], box[1] - 40, box[2] + 40, box[3]]  # a margin right and below
@@ -125,7 +136,7 @@ def test_an_image_not_covering_the_page_is_rendered(scans: Callable[[int], Path]
     assert "does not cover the page (40.0 pt off an edge)" in why
 
 
-def test_a_flipped_image_is_rendered(scans: Callable[[int], Path], tmp_path: Path) -> None:
+def test_a_flipped_image_is_rendered(scans: Callable[..., Path], tmp_path: Path) -> None:
     def flip(pdf: pikepdf.Pdf, page: pikepdf.Page, image: pikepdf.Stream) -> None:
         _, _, w, h = (float(v) for v in page.MediaBox)
         [name] = list(page.Resources.XObject.keys())
@@ -136,7 +147,7 @@ def test_a_flipped_image_is_rendered(scans: Callable[[int], Path], tmp_path: Pat
     assert "rotated or flipped" in why
 
 
-def test_an_annotated_page_is_rendered(scans: Callable[[int], Path], tmp_path: Path) -> None:
+def test_an_annotated_page_is_rendered(scans: Callable[..., Path], tmp_path: Path) -> None:
     def annotate(pdf: pikepdf.Pdf, page: pikepdf.Page, image: pikepdf.Stream) -> None:
         note = pikepdf.Dictionary(
             Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Square, Rect=[100, 100, 300, 200], C=[1, 0, 0]
@@ -148,7 +159,7 @@ def test_an_annotated_page_is_rendered(scans: Callable[[int], Path], tmp_path: P
     assert "annotations" in why
 
 
-def test_a_soft_masked_image_differs_from_the_render(scans: Callable[[int], Path], tmp_path: Path) -> None:
+def test_a_soft_masked_image_differs_from_the_render(scans: Callable[..., Path], tmp_path: Path) -> None:
     # pdfium decodes the samples without the mask; the page shows the top half blank.
     def mask(pdf: pikepdf.Pdf, page: pikepdf.Page, image: pikepdf.Stream) -> None:
         alpha = np.full((int(image.Height), int(image.Width)), 255, np.uint8)
@@ -168,17 +179,62 @@ def test_a_soft_masked_image_differs_from_the_render(scans: Callable[[int], Path
     assert "differs from the page's render" in why
 
 
-def test_an_inverted_decode_is_applied(scans: Callable[[int], Path], tmp_path: Path) -> None:
-    # Samples stored inverted with /Decode [1 0]: the page looks as before, and pdfium's decoded
-    # bitmap applies the /Decode, so the embedded path is taken and gives the original picture.
-    original: list[np.ndarray] = []
+def test_an_inverted_decode_is_applied(scans: Callable[..., Path], tmp_path: Path) -> None:
+    # /Decode [1 0] shows the page as a negative; pdfium's decoded bitmap applies the /Decode as
+    # its render does, so the embedded path is taken and gives the negative.
+    stored: list[np.ndarray] = []
 
     def invert(pdf: pikepdf.Pdf, page: pikepdf.Page, image: pikepdf.Stream) -> None:
-        pixels = _stored_pixels(image)
-        original.append(pixels)
-        image.write(zlib.compress((255 - pixels).tobytes()), filter=pikepdf.Name.FlateDecode)
+        stored.append(_stored_pixels(image))
         image.Decode = pikepdf.Array([1, 0])
 
     scan, why = _decide(_one_page(scans(300), tmp_path / "p.pdf", invert))
     assert scan is not None, why
-    assert np.array_equal(np.asarray(scan.image), original[0])
+    assert np.array_equal(np.asarray(scan.image), 255 - stored[0])
+
+
+def test_a_lossless_scan_is_rendered(scans: Callable[..., Path], tmp_path: Path) -> None:
+    scan, why = _decide(_one_page(scans(300, clean=True), tmp_path / "p.pdf"))
+    assert scan is None
+    assert "not a JPEG (FlateDecode)" in why
+
+
+# ------------------------------------------------------------------ OCR through the embedded path
+
+
+def _numbers(page: Page) -> list[tuple[int, int, int, str]]:
+    return [
+        (t, r, c, cell.text)
+        for t, grid in enumerate(page.tables)
+        for r, row in enumerate(grid.rows)
+        for c, cell in enumerate(row)
+        if cell.text.isdigit()
+    ]
+
+
+@pytest.mark.ocr
+def test_a_300dpi_jpeg_scan_is_read_from_its_image_with_the_renders_grids(
+    scans: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Not pixel-equal to the render: pdfium draws even a same-size image through its bilinear
+    # stretcher (rows mixed with a sub-pixel phase that drifts down the page), and this page
+    # renders one pixel wider than its image, so label cells may read differently; the grids
+    # (cells, boxes in PDF points) and every number must agree.
+    one = subset_pdf(scans(300), [4], tmp_path / "p4.pdf")  # tables 三 (end) and 四
+    doc = extract_document(one.read_bytes(), ExtractOptions())
+    [got] = doc.pages
+    assert got.method == PageMethod.OCR
+    assert "OCR'd the page's own 300-dpi image" in got.reason
+    page = pdfium.PdfDocument(str(one))[0]
+    want = ocr_page(page.render(scale=300 / 72, grayscale=True).to_pil(), 1, unit=72 / 300, dpi=300)
+    assert [(len(g.rows), len(g.rows[0])) for g in got.tables] == [(8, 10), (4, 15)]
+    assert [(len(g.rows), len(g.rows[0])) for g in want.tables] == [(8, 10), (4, 15)]
+    for grid, grid_want in zip(got.tables, want.tables, strict=True):
+        for row, row_want in zip(grid.rows, grid_want.rows, strict=True):
+            for cell, cell_want in zip(row, row_want, strict=True):
+                a, b = cell.box, cell_want.box
+                assert a is not None and b is not None
+                assert (a.x0, a.top, a.x1, a.bottom) == pytest.approx((b.x0, b.top, b.x1, b.bottom), abs=1.0)
+    assert len(_numbers(want)) > 40
+    assert _numbers(got) == _numbers(want)
+    assert got.tables[1].rows[-1][4].text == "351"
