@@ -7,6 +7,7 @@ extra objects, placement, soft mask, annotation)."""
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pikepdf
 import pypdfium2 as pdfium
 import pytest
+from PIL import Image
 
 from extract import ExtractOptions, extract_document
 from extract.ocr import ocr_page
@@ -191,6 +193,25 @@ def test_an_inverted_decode_is_applied(scans: Callable[..., Path], tmp_path: Pat
     scan, why = _decide(_one_page(scans(300), tmp_path / "p.pdf", invert))
     assert scan is not None, why
     assert np.array_equal(np.asarray(scan.image), 255 - stored[0])
+
+
+def test_a_colour_jpeg_scan_is_read_as_grey(scans: Callable[..., Path], tmp_path: Path) -> None:
+    colour: list[Image.Image] = []
+
+    def tint(pdf: pikepdf.Pdf, page: pikepdf.Page, image: pikepdf.Stream) -> None:
+        gray = pikepdf.PdfImage(image).as_pil_image()
+        rgb = Image.merge("RGB", [gray.point(lambda v: min(255, v + 40)), gray, gray])  # red: B≠R
+        buf = io.BytesIO()
+        rgb.save(buf, "JPEG", quality=90)
+        image.write(buf.getvalue(), filter=pikepdf.Name.DCTDecode)
+        image.ColorSpace = pikepdf.Name.DeviceRGB
+        colour.append(Image.open(io.BytesIO(buf.getvalue())))
+
+    scan, why = _decide(_one_page(scans(300), tmp_path / "p.pdf", tint))
+    assert scan is not None, why
+    assert scan.image.mode == "L"
+    want = np.asarray(colour[0].convert("L"), dtype=np.int16)  # ITU-R 601 luma, as cv2's
+    assert np.abs(np.asarray(scan.image, dtype=np.int16) - want).max() <= 1
 
 
 def test_a_lossless_scan_is_rendered(scans: Callable[..., Path], tmp_path: Path) -> None:
