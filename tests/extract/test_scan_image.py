@@ -20,6 +20,7 @@ from PIL import Image
 
 from extract import ExtractOptions, extract_document
 from extract.ocr import ocr_page
+from extract.pdf import extract_pdf
 from extract.scan_image import embedded_scan
 from report.document import Page, PageMethod
 
@@ -218,6 +219,21 @@ def test_a_lossless_scan_is_rendered(scans: Callable[..., Path], tmp_path: Path)
     scan, why = _decide(_one_page(scans(300, clean=True), tmp_path / "p.pdf"))
     assert scan is None
     assert "not a JPEG (FlateDecode)" in why
+
+
+def test_an_undecodable_image_falls_back_to_the_render(scans: Callable[..., Path], tmp_path: Path) -> None:
+    def garble(pdf: pikepdf.Pdf, page: pikepdf.Page, image: pikepdf.Stream) -> None:
+        image.write(b"not a JPEG at all", filter=pikepdf.Name.DCTDecode)
+
+    path = _one_page(scans(300), tmp_path / "p.pdf", garble)
+    scan, why = _decide(path)
+    assert scan is None
+    assert "reading the page's image failed (PdfiumError" in why
+    # The PDF reader renders the page instead, without raising: pdfium draws the broken image as
+    # nothing, so OCR finds no text there (and extract_document would answer no_text).
+    [page] = extract_pdf(path.read_bytes(), ExtractOptions()).pages
+    assert "OCR found no text" in page.reason
+    assert "own 300-dpi image" not in page.reason
 
 
 # ------------------------------------------------------------------ OCR through the embedded path
