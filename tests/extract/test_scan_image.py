@@ -3,7 +3,7 @@ same picture as the render.
 
 The scans are made at test time (render_pdf.py + make_scan.py; `--degrade light` pages are JPEGs,
 clean ones lossless PNG); the pages it must refuse are real PDFs edited with pikepdf (rotation,
-extra objects, placement, soft mask, annotation)."""
+extra objects, placement, soft mask, annotation, colour, a broken image stream)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from PIL import Image
 from extract import ExtractOptions, extract_document
 from extract.ocr import ocr_page
 from extract.pdf import extract_pdf
-from extract.scan_image import embedded_scan
+from extract.scan_image import EmbeddedScan, embedded_scan
 from report.document import Page, PageMethod
 
 from .conftest import HUAIAN_TRUTH, Build, subset_pdf
@@ -60,7 +60,7 @@ def _one_page(scan: Path, out: Path, edit: Edit | None = None, index: int = 2) -
     return out
 
 
-def _decide(path: Path, dpi: float = 300.0) -> tuple[object, str]:
+def _decide(path: Path, dpi: float = 300.0) -> tuple[EmbeddedScan | None, str]:
     pdf = pdfium.PdfDocument(str(path))
     return embedded_scan(pdf[0], dpi)
 
