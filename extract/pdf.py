@@ -1,5 +1,6 @@
 """PDF uploads: the text layer where it is usable (pdfplumber, with tables from ruling lines), else
-the page rendered at `ocr_dpi` and OCR'd. Each page records its method and why.
+the page rendered at `ocr_dpi` (or a scan page's own image, when that is the same picture: see
+extract/scan_image.py) and OCR'd. Each page records its method and why.
 
 pypdfium2 opens the file, judges every page's text layer and renders (≈25× faster than pdfplumber
 for text); pdfplumber is opened only when some page keeps its text layer, for its table finder.
@@ -21,6 +22,7 @@ from extract.engine import OcrEngine
 from extract.errors import ExtractionError, ExtractionErrorCode
 from extract.ocr import ocr_page
 from extract.options import ExtractOptions, OcrMode, ProgressCallback
+from extract.scan_image import embedded_scan
 from report.document import Box, Cell, Document, Grid, Page, PageMethod
 
 PDF = "application/pdf"
@@ -228,7 +230,12 @@ def _ocr_pdf_page(
     # A page can declare any size: cap the rendered pixels like an uploaded image's.
     pw, ph = page.get_size()
     dpi = min(float(options.ocr_dpi), (options.max_image_pixels / max(pw * ph / 72**2, 1e-6)) ** 0.5)
-    image = page.render(scale=dpi / 72, grayscale=True).to_pil()
+    scan, how = embedded_scan(page, dpi)
+    if scan is not None:  # a scan at ≈ the OCR dpi: its own pixels, not a resampled render of them
+        image, dpi, unit = scan.image, scan.dpi, scan.unit
+        reason = f"{reason}; OCR'd {how}"
+    else:
+        image, unit = page.render(scale=dpi / 72, grayscale=True).to_pil(), 72 / dpi
     w, h = image.size
     # Sideways scans show up as landscape pages; only then is Tesseract's OSD (≈1 s) worth its time.
     return ocr_page(
@@ -237,7 +244,7 @@ def _ocr_pdf_page(
         engine=engine,
         timeout=options.ocr_page_timeout_s,
         detect_orientation=w > h,
-        unit=72 / dpi,
+        unit=unit,
         reason=reason,
         dpi=dpi,
     )
