@@ -146,13 +146,24 @@ def _positions(profile: npt.NDArray[np.int64], min_len: int) -> list[int]:
     return out
 
 
+# Tables are found as connected groups of ruling lines on the line mask shrunk this many times:
+# a block of f×f pixels is ink if any of its pixels is, which joins strokes a few pixels apart (a
+# broken line) as a 5×5 dilation did, at 1/16 of the cost of labelling the full-size mask.
+_TABLE_SEARCH_SHRINK = 4
+
+
 def find_tables(horiz: U8, vert: U8) -> list[_Table]:
     h, w = horiz.shape
-    mask = cv2.dilate(cv2.bitwise_or(horiz, vert), np.ones((5, 5), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    f = _TABLE_SEARCH_SHRINK
+    lines = cv2.bitwise_or(horiz, vert)
+    # INTER_AREA averages each block: any line pixel (255) leaves it above 0
+    small = cv2.resize(lines, (-(-w // f), -(-h // f)), interpolation=cv2.INTER_AREA)
+    n, _, stats, _ = cv2.connectedComponentsWithStats((small > 0).astype(np.uint8), connectivity=8)
     tables: list[_Table] = []
     for i in range(1, n):
-        x, y, bw_, bh = (int(v) for v in stats[i][:4])
+        sx, sy, sw, sh = (int(v) for v in stats[i][:4])
+        x, y = max(0, sx * f - 2), max(0, sy * f - 2)
+        bw_, bh = min(w, (sx + sw) * f + 2) - x, min(h, (sy + sh) * f + 2) - y
         if bw_ < w * 0.2 or bh < 30:
             continue
         hsub = horiz[y : y + bh, x : x + bw_] // 255
