@@ -229,6 +229,25 @@ def _lattice(horiz: U8, vert: U8, xs: list[int], ys: list[int]) -> _Table:
     return _Table(xs[0], ys[0], xs[-1], ys[-1], nr, nc, list(groups.values()))
 
 
+def erase_lines(gray: U8, horiz: U8, vert: U8, tables: list[_Table], margin: int = 8) -> U8:
+    """A copy of the page with the ruling lines (thickened by a pixel) painted white inside each
+    table's box (plus `margin`); worked table by table, never over the whole page."""
+    h, w = gray.shape
+    clean = gray.copy()
+    kernel = np.ones((3, 3), np.uint8)
+    for t in tables:
+        y0, y1 = max(0, t.y0 - margin), min(h, t.y1 + margin + 1)
+        x0, x1 = max(0, t.x0 - margin), min(w, t.x1 + margin + 1)
+        # dilated with a pixel around the box, so its edge sees the neighbours a whole-page dilation would
+        oy, ox = y0 - max(0, y0 - 1), x0 - max(0, x0 - 1)
+        lines = cv2.bitwise_or(
+            horiz[y0 - oy : y1 + 1, x0 - ox : x1 + 1], vert[y0 - oy : y1 + 1, x0 - ox : x1 + 1]
+        )
+        thick = cv2.dilate(lines, kernel)[oy : oy + y1 - y0, ox : ox + x1 - x0]
+        clean[y0:y1, x0:x1][thick > 0] = 255
+    return clean
+
+
 # ---------------------------------------------------------------- text assembly
 
 
@@ -522,12 +541,7 @@ def _ocr_page(
     tables = find_tables(horiz, vert)
     # Erase the ruling lines: Tesseract reads them as 1, l or | and loses digits touching them.
     # Only inside tables: outside, long strokes of large title glyphs pass for lines.
-    lines = cv2.dilate(cv2.bitwise_or(horiz, vert), np.ones((3, 3), np.uint8))
-    in_table = np.zeros_like(lines)
-    for t in tables:
-        in_table[max(0, t.y0 - 8) : t.y1 + 9, max(0, t.x0 - 8) : t.x1 + 9] = 1
-    clean = gray.copy()
-    clean[(lines > 0) & (in_table > 0)] = 255
+    clean = erase_lines(gray, horiz, vert, tables)
 
     words = engine.words(Image.fromarray(clean), psm=3, timeout=max(1.0, deadline - time.monotonic()))
     if not detect_orientation and _looks_unread(words):
