@@ -1,5 +1,5 @@
 """Image uploads (PNG, JPEG, multi-page TIFF): every page/frame straight to OCR, with orientation
-detection (scans fed sideways) and deskew done by `extract.ocr`."""
+detection (scans fed sideways or upside down) and deskew done by `extract.ocr`."""
 
 from __future__ import annotations
 
@@ -87,7 +87,9 @@ def extract_image(
                         i + 1,
                         engine=engine,
                         timeout=options.ocr_page_timeout_s,
-                        detect_orientation=True,
+                        # as for PDF pages: OSD (≈ 1 s) first only for a landscape frame; a portrait
+                        # one upside down reads as junk, and ocr_page asks OSD then
+                        detect_orientation=frame.width > frame.height,
                         unit=1 / scale,  # boxes in the original image's pixels
                         reason=reason,
                         dpi=float(dpi) * scale if dpi else None,
