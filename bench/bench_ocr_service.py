@@ -10,7 +10,9 @@ and the bare command reads exactly those renders, written as PNG:
     to Tesseract (which then estimates the resolution itself: a different, cheaper run).
 The overhead ratio is service s/page over the first (the pre-existing baseline of RESULTS.md). The
 bare figures are the median of --rounds passes over the pages; the service's, the median of as many
-sequential jobs after a first one that loads the models.
+sequential jobs after a first one that loads the models. Then the same PNG files bare reads are
+uploaded as image documents (one job per page): the same page images on both sides, each decoding
+the PNG itself; the service's figure is the median of --rounds such passes.
 
     .venv/bin/python bench/bench_ocr_service.py [--jobs 4] [--rounds 3] [--smoke]
 """
@@ -150,6 +152,25 @@ def main(argv: list[str] | None = None) -> int:
             row("  same in CPU time (robust to the machine's load)", f"{warm_cpu / b300_cpu:.2f}×")
             row("same against bare with no dpi in the PNG: wall, CPU",
                 f"{warm / bno_wall:.2f}×, {warm_cpu / bno_cpu:.2f}×")  # fmt: skip
+
+            # The same page images both ways: the 300-dpi PNGs bare reads, uploaded as image
+            # documents (one job per page, one after the other on the one worker process).
+            image_page, image_cpu = [], []
+            for _ in range(1 if args.smoke else args.rounds):
+                cpu = _common.tree_cpu(worker)
+                files = [("files", (png.name, png.read_bytes())) for png, _ in pngs]
+                response = client.post("/v1/documents", files=files)
+                assert response.status_code == 202, response.text
+                statuses = _common.wait_jobs(client, [j["id"] for j in response.json()["jobs"]])
+                image_cpu.append((_common.tree_cpu(worker) - cpu) / npages)
+                for status in statuses:
+                    ocr_ran(status, 1)
+                image_page.append(sum(run_time(s) for s in statuses) / npages)
+            img_wall, img_cpu = statistics.median(image_page), statistics.median(image_cpu)
+            row("service, the same PNG page images uploaded as images: s/page (worker CPU)",
+                f"{img_wall:.2f} ({img_cpu:.2f})")  # fmt: skip
+            row("OCR overhead on the same page images: service / bare (300 dpi PNG), wall, CPU",
+                f"{img_wall / b300_wall:.2f}×, {img_cpu / b300_cpu:.2f}×")  # fmt: skip
 
             rates = {}
             for concurrency in (1, 2):
