@@ -181,6 +181,16 @@ def _load_libtesseract() -> ctypes.CDLL:
         "TessMonitorSetDeadlineMSecs": (None, [p, i]),
         "TessMonitorDelete": (None, [p]),
         "TessVersion": (c, []),
+        "TessBaseAPIDetectOrientationScript": (
+            i,
+            [
+                p,
+                ctypes.POINTER(i),
+                ctypes.POINTER(ctypes.c_float),
+                ctypes.POINTER(c),
+                ctypes.POINTER(ctypes.c_float),
+            ],
+        ),
     }
     for fname, (restype, argtypes) in signatures.items():
         fn = getattr(lib, fname)
@@ -191,8 +201,9 @@ def _load_libtesseract() -> ctypes.CDLL:
 class LibTesseractEngine:
     """libtesseract in process, one initialised handle per (language, digits whitelist), reused for
     every call in this process: same library, models and settings as the `tesseract` program, so the
-    same words; no process start, model load or image file per call. Orientation (rare: pages that
-    read as junk) still goes through the program."""
+    same words; no process start, model load or image file per call. Orientation detection (OSD)
+    too, with the `osd` model: the same answers as `tesseract --psm 0`, without the ≈ 1 s of writing
+    the page to a PNG and starting the program."""
 
     def __init__(self, lang: str = "chi_sim", digits_lang: str = "eng") -> None:
         self.lang = lang
@@ -246,7 +257,32 @@ class LibTesseractEngine:
         return _words_from_tsv(_parse_tsv(tsv))
 
     def orientation(self, image: Image.Image, *, timeout: float = 0) -> Orientation | None:
-        return self._program.orientation(image, timeout=timeout)
+        # No deadline in this C call; OSD reads only the page's blobs (≈ 0.1–0.3 s a page), and the
+        # task's own time limit still holds.
+        gray = np.ascontiguousarray(np.asarray(image.convert("L"), dtype=np.uint8))
+        height, width = gray.shape
+        lib = self._lib
+        degrees, confidence = ctypes.c_int(0), ctypes.c_float(0.0)
+        script, script_confidence = ctypes.c_char_p(), ctypes.c_float(0.0)
+        with self._lock:
+            try:
+                handle = self._handle("osd", False)
+            except OcrFailure:  # no osd model: the program says why
+                return self._program.orientation(image, timeout=timeout)
+            lib.TessBaseAPISetPageSegMode(handle, 0)  # PSM_OSD_ONLY
+            lib.TessBaseAPISetImage(handle, gray.tobytes(), width, height, 1, width)
+            try:
+                found = lib.TessBaseAPIDetectOrientationScript(
+                    handle, ctypes.byref(degrees), ctypes.byref(confidence), ctypes.byref(script),
+                    ctypes.byref(script_confidence),
+                )  # fmt: skip
+            finally:
+                lib.TessBaseAPIClear(handle)
+        if not found:  # too little text to tell, as the program fails then
+            return None
+        # `degrees` is the page's orientation; the program prints it as "Orientation in degrees" and
+        # the turn that makes the page upright (Orientation.rotate) as "Rotate": 360 minus it.
+        return Orientation(rotate=(360 - degrees.value) % 360, confidence=round(confidence.value, 2))
 
 
 _ENGINES: dict[int, OcrEngine] = {}

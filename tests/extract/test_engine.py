@@ -74,3 +74,29 @@ def test_a_forked_child_gets_its_own_engine() -> None:
     _, status = os.waitpid(pid, 0)
     assert os.read(read, 1) == b"1" and status == 0
     assert default_engine() is parent
+
+
+_PAGE = [
+    "一、总体情况 本机关严格落实政府信息公开条例",
+    "二、主动公开政府信息情况 规章 规范性文件",
+    "三、收到和处理政府信息公开申请情况 自然人",
+    "四、政府信息公开行政复议、行政诉讼情况 维持",
+    "五、存在的主要问题及改进情况 加强培训",
+    "六、其他需要报告的事项 信息处理费 0 元",
+] * 3
+
+
+@pytest.mark.parametrize("turned", [0, 90, 180, 270])
+def test_library_and_program_agree_on_orientation(turned: int) -> None:
+    # PIL turns counter-clockwise: a page turned by `turned` needs that much clockwise to be upright.
+    image = _image(_PAGE).rotate(turned, expand=True)
+    program = TesseractEngine().orientation(image, timeout=60)
+    library = LibTesseractEngine().orientation(image, timeout=60)
+    assert program is not None and program.rotate == turned
+    assert library == program
+
+
+def test_orientation_of_a_blank_page_is_unknown_to_both() -> None:
+    blank = Image.new("L", (1200, 1600), 255)
+    assert TesseractEngine().orientation(blank, timeout=60) is None
+    assert LibTesseractEngine().orientation(blank, timeout=60) is None
