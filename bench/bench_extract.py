@@ -38,9 +38,9 @@ def make_pdfs(work: Path, smoke: bool = False) -> list[bytes]:
     paths = [SHARED / "samples" / "huaian_2024.pdf"]
     if smoke:
         return [p.read_bytes() for p in paths]
-    for seed in range(1, 7):
-        out = work / f"h{seed}.pdf"
-        tool("render_pdf.py", str(huaian), "--seed", str(seed), "-o", str(out))
+    for n in range(1, 7):
+        out = work / f"h{n}.pdf"
+        tool("render_pdf.py", str(huaian), "--seed", str(n), "-o", str(out))
         paths.append(out)
     for fmt, seed in (("2021", "31"), ("2019-trial", "32")):
         truth = work / f"t{seed}.json"

@@ -63,7 +63,7 @@ def follow(client: httpx.Client, path: str, params: dict[str, Any]) -> tuple[int
     requests, items = 1, 0
     while True:
         body = response.json()
-        page = next(
+        page: list[Any] = next(
             (body[k] for k in ("jobs", "results", "items", "data") if isinstance(body.get(k), list)), []
         )
         items += len(page)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                             r = client.get(f"/v1/batches/{batch_id}/results", params={"format": fmt})
                         assert r.status_code == 200, r.text[:300]
                         record(n, f"export {fmt}", t.seconds, n, f" ({len(r.content) / MB:.1f} MB)")
-                    probes = {
+                    probes: dict[str, tuple[str, dict[str, Any]]] = {
                         "batch jobs ?state=succeeded": (
                             f"/v1/batches/{batch_id}/jobs",
                             {"state": "succeeded"},

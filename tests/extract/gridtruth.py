@@ -105,12 +105,12 @@ def readings(doc: Document, truth: dict[str, Any]) -> list[Reading]:
             i += 1
     for _, _, block_rows in tpl.ACTIVE_DISCLOSURE[fmt]:
         for key, label, fields in block_rows:
-            row = _find_row(doc, label)
-            cells: list[Cell | None] = list(_distinct(row)[1:]) if row else []
+            found = _find_row(doc, label)
+            cells: list[Cell | None] = list(_distinct(found)[1:]) if found else []
             cells += [None] * (len(fields) - len(cells))
-            for field, cell in zip(fields, cells, strict=False):
+            for field, value in zip(fields, cells, strict=False):
                 exp = number_text(truth["active_disclosure"][key][field])
-                out.append(Reading(f"active_disclosure.{key}.{field}", cell, exp))
+                out.append(Reading(f"active_disclosure.{key}.{field}", value, exp))
     return out
 
 
