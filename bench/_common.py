@@ -82,15 +82,21 @@ def restart_worker(stack: Stack, concurrency: int | None) -> None:
         stack.start_worker()
 
 
+def _tree(pid: int | None) -> list[psutil.Process]:
+    """A process and all its descendants; empty for None or a process that is gone."""
+    if pid is None:
+        return []
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def tree_rss(pid: int) -> int:
     """RSS of a process and all its descendants, bytes (0 if gone)."""
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
     total = 0
-    for p in procs:
+    for p in _tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             total += p.memory_info().rss
     return total
@@ -99,15 +105,8 @@ def tree_rss(pid: int) -> int:
 def tree_cpu(pid: int | None) -> float:
     """CPU seconds used so far by a process tree (a service and its children, and what those waited
     for: tesseract programs when the pipeline runs them); 0 for a process that is gone."""
-    if pid is None:
-        return 0.0
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
     total = 0.0
-    for proc in procs:
+    for proc in _tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             t = proc.cpu_times()
             total += t.user + t.system + t.children_user + t.children_system

@@ -69,18 +69,27 @@ def _table3_numbers(doc_pages: list[list[list[str]]]) -> list[str]:
 
 
 @pytest.mark.ocr
-def test_sideways_png_is_turned_and_read(build: Build, rendered: Callable[[Path, int], Path]) -> None:
+@pytest.mark.parametrize(
+    ("turn", "expand"),
+    [
+        (90, True),  # scanned sideways: landscape, orientation detection first
+        (180, False),  # upside down: portrait, detection only once the first reading is junk
+    ],
+)
+def test_turned_png_is_turned_back_and_read(
+    build: Build, rendered: Callable[[Path, int], Path], turn: int, expand: bool
+) -> None:
     pages = build(
         "make_scan.py", [rendered(HUAIAN_TRUTH, 3)], "--dpi", "300", "--format", "png-dir", suffix=""
     )
     page = Image.open(pages / "page-003.png")
     buf = io.BytesIO()
-    page.rotate(90, expand=True).save(buf, format="PNG", dpi=(300, 300))  # scanned sideways
+    page.rotate(turn, expand=expand).save(buf, format="PNG", dpi=(300, 300))
     doc = extract_document(buf.getvalue())
     p = doc.pages[0]
     assert doc.media_type == "image/png"
     assert p.method == PageMethod.OCR
-    assert "rotated" in p.reason
+    assert f"rotated {turn}°" in p.reason
     numbers = _table3_numbers([g.texts() for g in p.tables])
     assert "3119" in numbers and "1362" in numbers
 
@@ -135,19 +144,3 @@ def test_transparent_background_becomes_white() -> None:
     img.putpixel((5, 5), (0, 0, 0, 255))
     gray = _gray(img)
     assert gray.getpixel((0, 0)) == 255 and gray.getpixel((5, 5)) == 0
-
-
-@pytest.mark.ocr
-def test_upside_down_png_is_turned_and_read(build: Build, rendered: Callable[[Path, int], Path]) -> None:
-    # A portrait page skips orientation detection until its first reading comes out as junk.
-    pages = build(
-        "make_scan.py", [rendered(HUAIAN_TRUTH, 3)], "--dpi", "300", "--format", "png-dir", suffix=""
-    )
-    page = Image.open(pages / "page-003.png")
-    buf = io.BytesIO()
-    page.rotate(180).save(buf, format="PNG", dpi=(300, 300))
-    p = extract_document(buf.getvalue()).pages[0]
-    assert p.method == PageMethod.OCR
-    assert "rotated 180°" in p.reason
-    numbers = _table3_numbers([g.texts() for g in p.tables])
-    assert "3119" in numbers and "1362" in numbers
