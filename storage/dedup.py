@@ -16,7 +16,7 @@ import redis
 
 from storage.errors import ObjectNotFound
 from storage.jobs import ErrorCode, Job, JobNotFound, JobState, JobStore, Stage, now
-from storage.objects import ObjectStore
+from storage.objects import ObjectStore, text_is_stored
 
 # Bump whenever extraction or parsing changes what a result holds: earlier results are then not reused.
 PIPELINE_VERSION = "2026.11-1"
@@ -90,7 +90,7 @@ def reuse(jobs: JobStore, objects: ObjectStore, job: Job, earlier: Job) -> JobSt
         return JobState.FAILED
     try:
         result = objects.get_result(earlier.id)
-        text = objects.get_text(earlier.id)
+        text = objects.get_text(earlier.id) if text_is_stored(earlier.media_type) else None
     except ObjectNotFound:
         return None
     # The same report; only what names the job and its upload is this job's.

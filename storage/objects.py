@@ -55,6 +55,16 @@ def text_key(job_id: str) -> str:
     return f"jobs/{job_id}/text.txt"
 
 
+# A plain-text upload's text is its original, decoded: it is not stored a second time (a PUT per
+# job saved; GET /v1/jobs/{id}/text decodes the original instead).
+_TEXT_IS_THE_ORIGINAL = frozenset({"text/plain"})
+
+
+def text_is_stored(media_type: str | None) -> bool:
+    """Whether a succeeded job of this media type has a text object of its own."""
+    return media_type not in _TEXT_IS_THE_ORIGINAL
+
+
 def export_key(batch_id: str, fmt: str) -> str:
     return f"batches/{batch_id}/results.{fmt}"
 
@@ -158,16 +168,22 @@ class ObjectStore:
     # -- results -------------------------------------------------------------------------------
     # Keyed by job id, so re-running a job overwrites the same objects (the task is idempotent).
 
-    def put_result(self, job_id: str, result: dict[str, Any], text: str) -> str:
+    def put_result(self, job_id: str, result: dict[str, Any], text: str | None) -> str:
+        """`text` None: the job's text is its original's (see `text_is_stored`); only the result is PUT."""
         # Both PUTs at once (a worker waits on each round trip); both are done when this returns.
-        text_put = self._side_thread().submit(
-            self._put, self.results, text_key(job_id), text.encode(), "text/plain; charset=utf-8"
+        text_put = (
+            None
+            if text is None
+            else self._side_thread().submit(
+                self._put, self.results, text_key(job_id), text.encode(), "text/plain; charset=utf-8"
+            )
         )
         try:
             body = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode()  # ≈ 80 kB
             self._put(self.results, result_key(job_id), body, "application/json")
         finally:
-            text_put.result()
+            if text_put is not None:
+                text_put.result()
         return result_key(job_id)
 
     def get_result(self, job_id: str) -> dict[str, Any]:

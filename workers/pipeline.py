@@ -40,6 +40,7 @@ from storage import (
 )
 from storage.dedup import DedupIndex, count_extraction, reusable_failure, reuse_earlier
 from storage.metrics import STAGE_SECONDS, Counter, Metrics
+from storage.objects import text_is_stored
 
 log = get_logger("gongkai.pipeline")
 
@@ -231,7 +232,8 @@ def _run_stages(job: Job, services: Services, stages: _Stages) -> JobState:
         with stages.stage(Stage.PARSING):
             parsed = Parsed(document=document, canonical=parse(document))
         with stages.stage(Stage.STORING):
-            key = objects.put_result(job_id, build_result(job, parsed), document.text)
+            text = document.text if text_is_stored(media_type) else None
+            key = objects.put_result(job_id, build_result(job, parsed), text)
     except JobCancelled:
         if jobs.mark_cancelled(job_id):
             bound.info("job.cancelled", stage=stages.current)

@@ -14,9 +14,11 @@ from api.auth import TenantDep
 from api.deps import FollowupsDep, JobsDep, ObjectsDep, RevokeDep
 from api.errors import ApiError, ErrorResponse, not_found
 from api.schemas import JobStatus, Result
+from extract.text import extract_text
 from gongkai.log import get_logger
-from storage import Job, JobNotFound, JobState, JobStore, ObjectNotFound
+from storage import Job, JobNotFound, JobState, JobStore, ObjectNotFound, ObjectStore
 from storage.jobs import CancelOutcome
+from storage.objects import text_is_stored
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = get_logger("gongkai.api")
@@ -85,9 +87,16 @@ async def get_text(job_id: str, jobs: JobsDep, objects: ObjectsDep, tenant: Tena
     job = await _load(jobs, job_id, tenant)
     _require_success(job)
     try:
-        return PlainTextResponse(await run_in_threadpool(objects.get_text, job_id))
+        return PlainTextResponse(await run_in_threadpool(_text_of, objects, job))
     except ObjectNotFound:
         raise ApiError(404, "result_missing", f"job {job_id} succeeded but its text object is gone") from None
+
+
+def _text_of(objects: ObjectStore, job: Job) -> str:
+    if text_is_stored(job.media_type) or job.original_key is None:
+        return objects.get_text(job.id)
+    # what the worker's extraction read (a plain-text upload): its original, decoded the same way
+    return extract_text(objects.get_original(job.original_key)).text
 
 
 @router.get(

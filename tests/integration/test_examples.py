@@ -79,3 +79,18 @@ def test_text_and_original_are_served(upload: Upload, wait_for: WaitFor, client:
         text = client.get(f"/v1/jobs/{job['id']}/text")
         assert text.status_code == 200
         assert text.text.replace("\r\n", "\n").strip() == path.read_text(encoding="utf-8").strip()
+
+
+def test_the_text_of_a_gb18030_report_is_served_decoded(
+    upload: Upload, wait_for: WaitFor, client: httpx.Client
+) -> None:
+    # A plain-text upload's text is not stored twice: the API decodes the original as the worker did.
+    path = example_reports()[2]
+    text = path.read_text(encoding="utf-8").replace("\r\n", "\n")
+    [job] = upload((path.stem + ".gbk.txt", text.encode("gb18030")))
+    [record] = wait_for([job["id"]])
+    assert record["state"] == "succeeded", record
+    served = client.get(f"/v1/jobs/{job['id']}/text")
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("text/plain")
+    assert served.text == text

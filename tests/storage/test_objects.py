@@ -15,7 +15,7 @@ from minio import Minio
 
 from gongkai.stack import Stack
 from storage import ObjectNotFound, ObjectStore, UploadTooLarge
-from storage.objects import ASK_BEFORE_STORING, original_key
+from storage.objects import ASK_BEFORE_STORING, original_key, text_is_stored, text_key
 
 
 class CountingReader:
@@ -100,6 +100,19 @@ def test_results_round_trip_and_overwrite(objects: ObjectStore) -> None:
     assert objects.put_result("job-a", {"document": {"agency": "另一局"}}, "新") == key
     assert objects.get_result("job-a")["document"]["agency"] == "另一局"
     assert objects.get_text("job-a") == "新"
+
+
+def test_a_result_without_text_stores_no_text_object(objects: ObjectStore) -> None:
+    objects.put_result("job-plain", {"document": {"agency": "某局"}}, None)
+    assert objects.get_result("job-plain") == {"document": {"agency": "某局"}}
+    assert not objects.exists(objects.results, text_key("job-plain"))
+    with pytest.raises(ObjectNotFound):
+        objects.get_text("job-plain")
+
+
+def test_only_plain_text_jobs_go_without_a_text_object() -> None:
+    assert not text_is_stored("text/plain")
+    assert all(text_is_stored(t) for t in ("application/pdf", "text/html", "image/png", None))
 
 
 def test_results_are_stored_from_a_forked_child_of_a_store_that_already_stored(objects: ObjectStore) -> None:

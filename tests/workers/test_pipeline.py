@@ -14,7 +14,7 @@ from gongkai.stack import Stack, free_port
 from storage import JobState, JobStore, ObjectStore, Stage, dedup
 from storage.dedup import DedupIndex, dedup_key, extractions
 from storage.jobs import new_job_id, now
-from storage.objects import make_client
+from storage.objects import make_client, text_key
 from tests.conftest import SHARED, example_reports, make_job
 from workers import pipeline
 
@@ -129,7 +129,23 @@ def test_the_same_bytes_take_the_earlier_result_without_extraction(services_: pi
     earlier, reused = services_.objects.get_result(first), services_.objects.get_result(second)
     assert reused["document"] == earlier["document"] and reused["pages"] == earlier["pages"]
     assert reused["job_id"] == second and reused["source"]["filename"] == "again.txt"
-    assert services_.objects.get_text(second) == services_.objects.get_text(first)
+    # a plain-text report's text is its original: neither job stored a copy
+    assert job.media_type == "text/plain" and job.original_key == services_.jobs.get(first).original_key
+    assert not any(services_.objects.exists(services_.objects.results, text_key(j)) for j in (first, second))
+
+
+def test_an_html_report_keeps_its_text_and_a_duplicate_gets_a_copy(services_: pipeline.Services) -> None:
+    report = example_reports()[1].read_text(encoding="utf-8")
+    page = f"<html><body><pre>{report}</pre><p>{uuid.uuid4()}</p></body></html>".encode()
+    first = submit(services_.jobs, services_.objects, page, "first.html", force=False)
+    assert pipeline.run_job(first, services_) == JobState.SUCCEEDED
+    assert services_.jobs.get(first).media_type == "text/html"
+    text = services_.objects.get_text(first)
+    assert "政府信息公开" in text
+    second = submit(services_.jobs, services_.objects, page, "again.html", force=False)
+    assert pipeline.run_job(second, services_) == JobState.SUCCEEDED
+    assert services_.jobs.get(second).duplicate_of == first
+    assert services_.objects.get_text(second) == text
 
 
 def test_force_processes_the_same_bytes_again(services_: pipeline.Services) -> None:
