@@ -82,9 +82,10 @@ if ttl > 0 then redis.call('EXPIRE', index, ttl) end
 # KEYS[1] job hash; ARGV: ttl, mode ('create': only if absent, 'update': only if present, 'put'),
 # a field to increment ('' for none), the running deadline (epoch seconds; '' to keep the one indexed),
 # the states the job may be in ('' for any, else names joined by commas), '1' to ask whether a client
-# asked to cancel the job ('' not to), then field/value pairs (JSON values). Returns 0 when 'create'
-# found the job there, -1 when 'update' did not, -2 when the job was in another state, -3 when it
-# wrote and was asked and the job's cancel was requested, else 1 (or the increment).
+# asked to cancel the job ('' not to), '1' to get the record back too ('' not to), then field/value
+# pairs (JSON values). Returns 0 when 'create' found the job there, -1 when 'update' did not, -2 when
+# the job was in another state, -3 when it wrote and was asked and the job's cancel was requested,
+# else 1 (or the increment); with the record asked for, {that, HGETALL of the job}.
 # Every key besides KEYS[1] is derived from the record (standalone Redis; not for Cluster). For a job
 # of a batch it also keeps, in the same call: the batch's counters and per-state index, the
 # pages_done/pages_total sums of the jobs' progress, when the first job started and how many have
@@ -92,6 +93,7 @@ if ttl > 0 then redis.call('EXPIRE', index, ttl) end
 _WRITE = """
 local key = KEYS[1]
 local id = string.sub(key, @ID_START@)
+local function write()
 local exists = redis.call('EXISTS', key)
 if ARGV[2] == 'create' and exists == 1 then return 0 end
 if ARGV[2] == 'update' and exists == 0 then return -1 end
@@ -114,7 +116,7 @@ if ARGV[3] == 'attempts' and old == '"running"' then
   redis.call('HINCRBY', '@COUNTERS@', 'jobs_lost', 1)
 end
 local pairs_ = {}
-for i = 7, #ARGV do pairs_[#pairs_ + 1] = ARGV[i] end
+for i = 8, #ARGV do pairs_[#pairs_ + 1] = ARGV[i] end
 redis.call('HSET', key, unpack(pairs_))
 local ttl = tonumber(ARGV[1])
 if ttl > 0 then redis.call('EXPIRE', key, ttl) end
@@ -171,6 +173,10 @@ if new == '"running"' then
   local started = redis.call('HGET', key, 'started')
   if started and started ~= 'null' then redis.call('HSETNX', bkey, 'first_started', cjson.decode(started)) end
 end
+return result
+end
+local result = write()
+if ARGV[7] == '1' then return {result, redis.call('HGETALL', key)} end
 return result
 """
 
@@ -411,8 +417,17 @@ class JobStore:
         Starting a job that is still `running` counts a lost attempt (`lost_attempts`): the attempt
         before ended without success, failure or retry being recorded, i.e. its process died.
         The job enters the running index with its deadline, for the sweeper."""
+        return max(self._start(job_id, with_record=False)[0], 0)
+
+    def start(self, job_id: str) -> Job:
+        """`start_attempt`, and the record as it left it, in one round trip (a worker's first call).
+        A cancelled job comes back cancelled and not started."""
+        _, record = self._start(job_id, with_record=True)
+        return _job(job_id, record)
+
+    def _start(self, job_id: str, *, with_record: bool) -> tuple[int, list[str]]:
         started = now()
-        written = self._write(
+        return self._write_returning(
             job_id,
             {"state": JobState.RUNNING, "stage": Stage.FETCHING, "started": started.isoformat(),
              "finished": None, "error": None},
@@ -420,8 +435,8 @@ class JobStore:
             increment="attempts",
             deadline=started.timestamp() + self.running_deadline,
             allowed=_STARTABLE,
+            with_record=with_record,
         )  # fmt: skip
-        return max(written, 0)
 
     def cancel(self, job_id: str) -> CancelOutcome:
         """Cancel a queued job at once; ask a running one to stop. Idempotent."""
@@ -475,8 +490,16 @@ class JobStore:
         return written == _CANCEL_REQUESTED
 
     def succeed(
-        self, job_id: str, *, result_key: str, media_type: str | None, needs_review: bool | None = None
+        self,
+        job_id: str,
+        *,
+        result_key: str,
+        media_type: str | None,
+        needs_review: bool | None = None,
+        progress: Progress | None = None,
     ) -> None:
+        """`progress`: pages done not yet written (the last page's), recorded with the outcome."""
+        fields: dict[str, Any] = {} if progress is None else {"progress": progress}
         self.update(
             job_id,
             state=JobState.SUCCEEDED,
@@ -486,9 +509,18 @@ class JobStore:
             media_type=media_type,
             error=None,
             needs_review=needs_review,
+            **fields,
         )
 
-    def fail(self, job_id: str, code: str, message: str, *, media_type: str | None = None) -> None:
+    def fail(
+        self,
+        job_id: str,
+        code: str,
+        message: str,
+        *,
+        media_type: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         fields: dict[str, Any] = {
             "state": JobState.FAILED,
             "stage": Stage.DONE,
@@ -497,6 +529,8 @@ class JobStore:
         }
         if media_type:
             fields["media_type"] = media_type
+        if progress is not None:
+            fields["progress"] = progress
         self.update(job_id, **fields)
 
     def _write(
@@ -512,16 +546,35 @@ class JobStore:
     ) -> int:
         """The Lua write; -2 when the job was not in one of the `allowed` states, `_CANCEL_REQUESTED`
         when `ask_cancel` and a client asked to cancel the job (the fields are written all the same)."""
+        return self._write_returning(
+            job_id, data, mode=mode, increment=increment, deadline=deadline, allowed=allowed,
+            ask_cancel=ask_cancel, with_record=False,
+        )[0]  # fmt: skip
+
+    def _write_returning(
+        self,
+        job_id: str,
+        data: dict[str, Any],
+        *,
+        mode: str,
+        increment: str = "",
+        deadline: float | None = None,
+        allowed: tuple[JobState, ...] = (),
+        ask_cancel: bool = False,
+        with_record: bool,
+    ) -> tuple[int, list[str]]:
+        """`_write`, and with `with_record` the job's hash after it as a flat field/value list."""
         args: list[str | int | float] = [
             self.ttl, mode, increment, "" if deadline is None else deadline, ",".join(allowed),
-            "1" if ask_cancel else "",
+            "1" if ask_cancel else "", "1" if with_record else "",
         ]  # fmt: skip
         for name, value in data.items():
             args += [name, json.dumps(value, ensure_ascii=False)]
-        written = int(self._script(keys=[_key(job_id)], args=args))
+        reply = self._script(keys=[_key(job_id)], args=args)
+        written, record = (int(reply[0]), list(reply[1])) if with_record else (int(reply), [])
         if written == -1:
             raise JobNotFound(job_id)
-        return written
+        return written, record
 
 
 # Every state but cancelled: a redelivered message may re-run a finished job (idempotent), never a
@@ -531,6 +584,15 @@ _STARTABLE = (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FA
 
 def _key(job_id: str) -> str:
     return KEY_PREFIX + job_id
+
+
+def _job(job_id: str, flat: list[str]) -> Job:
+    """A job from its hash as a flat field/value list (what a Lua HGETALL returns)."""
+    if not flat:
+        raise JobNotFound(job_id)
+    return Job.model_validate(
+        {k: json.loads(v) for k, v in zip(flat[::2], flat[1::2], strict=True)} | {"id": job_id}
+    )
 
 
 _CANCEL_REQUESTED = -3  # see _WRITE

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gongkai.log import get_logger
-from storage import BatchStore, JobNotFound, JobStore
+from storage import BatchStore, Job, JobNotFound, JobStore
 from storage.deliveries import DeliveryLog, Kind
 from workers.celery_app import BATCH_QUEUE, EXPORT_TASK, WEBHOOK_TASK
 
@@ -33,9 +33,10 @@ class Followups:
     batches: BatchStore
     deliveries: DeliveryLog
 
-    def after_job(self, job_id: str) -> None:
+    def after_job(self, job_id: str, job: Job | None = None) -> None:
+        """`job`: the record with its outcome, when the caller has it (else it is read)."""
         with contextlib.suppress(JobNotFound):
-            job = self.jobs.get(job_id)
+            job = job or self.jobs.get(job_id)
             if job.batch_id:
                 self.maybe_export(job.batch_id)
             elif job.callback_url and job.state.finished:

@@ -36,6 +36,7 @@ from storage import (
     JobState,
     JobStore,
     ObjectStore,
+    Progress,
     Stage,
 )
 from storage.dedup import DedupIndex, count_extraction, reusable_failure, reuse_earlier
@@ -44,7 +45,7 @@ from storage.objects import text_is_stored
 
 log = get_logger("gongkai.pipeline")
 
-Progress = Callable[[int, int], None]
+OnPage = Callable[[int, int], None]
 
 
 class CanonicalReport(Protocol):
@@ -79,7 +80,7 @@ class Parsed:
 # -- stages without services ---------------------------------------------------------------------
 
 
-def extract(data: bytes, progress: Progress | None = None) -> Document:
+def extract(data: bytes, progress: OnPage | None = None) -> Document:
     try:
         options = ExtractOptions(convert_legacy_word=get_settings().convert_legacy_word)
         return extract_document(data, options, progress=progress)
@@ -104,7 +105,7 @@ def parse(document: Document) -> dict[str, Any]:
     return report.to_canonical()
 
 
-def parse_bytes(data: bytes, progress: Progress | None = None) -> Parsed:
+def parse_bytes(data: bytes, progress: OnPage | None = None) -> Parsed:
     document = extract(data, progress)
     return Parsed(document=document, canonical=parse(document))
 
@@ -147,11 +148,15 @@ class _Stages:
         self.metrics = services.metrics
         self.timings: list[tuple[str, float]] = []
         self.current: Stage | None = None
+        # the last page's progress, written with the next stage or the outcome (one round trip less)
+        self.last_page: Progress | None = None
 
     @contextmanager
     def stage(self, stage: Stage, *, recorded: bool = False, **fields: Any) -> Iterator[None]:
         """`recorded`: the job's record is in this stage already (no write, no cancel check)."""
         self.current = stage
+        if self.last_page is not None:
+            fields["progress"], self.last_page = self.last_page, None
         if not recorded and self.jobs.enter_stage(self.job_id, stage, **fields):
             raise JobCancelled(self.job_id)
         started = time.monotonic()
@@ -161,9 +166,15 @@ class _Stages:
             self.timings.append((stage.value, time.monotonic() - started))
 
     def progress(self, done: int, total: int) -> None:
+        if done >= total:  # nothing left to stop: the next write carries it
+            self.last_page = Progress(pages_done=done, pages_total=total)
+            return
         # between pages: an OCR'd scan stops within one page
         if self.jobs.set_progress(self.job_id, done, total):
             raise JobCancelled(self.job_id)
+
+    def fail(self, code: str, message: str, media_type: str | None) -> None:
+        self.jobs.fail(self.job_id, code, message, media_type=media_type, progress=self.last_page)
 
     def record_timings(self) -> None:
         if self.metrics is not None and self.timings:
@@ -173,19 +184,21 @@ class _Stages:
             self.timings = []
 
 
-def run_job(job_id: str, services: Services) -> JobState | None:
+def run_job(job_id: str, services: Services, job: Job | None = None) -> JobState | None:
     """Process one job end to end; returns its final state (None if the job record is gone).
+    `job`: its record as the attempt's start left it, when the caller has read it (the task has).
 
     Idempotent: a re-run overwrites the same result objects and the same job fields. Unless
     forced, a job whose bytes were processed before takes that outcome (`duplicate_of`) instead.
     """
     jobs = services.jobs
     bound = log.bind(job_id=job_id)
-    try:
-        job = jobs.get(job_id)
-    except JobNotFound:
-        bound.warning("job.missing")
-        return None
+    if job is None:
+        try:
+            job = jobs.get(job_id)
+        except JobNotFound:
+            bound.warning("job.missing")
+            return None
     if job.state == JobState.CANCELLED:  # cancelled while its message waited; never started
         bound.info("job.skipped_cancelled")
         return JobState.CANCELLED
@@ -212,7 +225,7 @@ def _run_stages(job: Job, services: Services, stages: _Stages) -> JobState:
         if not _forced(job, jobs) and (earlier := reuse_earlier(jobs, objects, job)) is not None:
             bound.info("job.duplicate", duplicate_of=earlier.id)
             return earlier.state
-        # start_attempt (the task's prerun) recorded this stage; a cancel since then is a flag the
+        # the attempt's start (the task's first call) recorded this stage; a cancel since then is a flag the
         # next boundary sees
         fetching = job.state == JobState.RUNNING and job.stage == Stage.FETCHING
         with stages.stage(Stage.FETCHING, recorded=fetching):
@@ -242,24 +255,24 @@ def _run_stages(job: Job, services: Services, stages: _Stages) -> JobState:
         return JobState.CANCELLED
     except JobFailure as failure:
         bound.info("job.failed", code=failure.code, message=failure.message)
-        jobs.fail(job_id, failure.code, failure.message, media_type=media_type)
+        stages.fail(failure.code, failure.message, media_type)
         if reusable_failure(failure.code) and job.original_key is not None:
             index.record(job)
         return JobState.FAILED
     except SoftTimeLimitExceeded:
         bound.warning("job.timeout")
-        jobs.fail(
-            job_id, ErrorCode.TIMEOUT, "processing took longer than the time limit", media_type=media_type
-        )
+        stages.fail(ErrorCode.TIMEOUT, "processing took longer than the time limit", media_type)
         return JobState.FAILED
     except TRANSIENT_ERRORS:
         raise  # the task retries these with backoff
     except Exception as exc:
         bound.exception("job.crashed")
-        jobs.fail(job_id, ErrorCode.INTERNAL_ERROR, short_message(exc), media_type=media_type)
+        stages.fail(ErrorCode.INTERNAL_ERROR, short_message(exc), media_type)
         return JobState.FAILED
     review = needs_review(parsed.canonical)
-    jobs.succeed(job_id, result_key=key, media_type=media_type, needs_review=review)
+    jobs.succeed(
+        job_id, result_key=key, media_type=media_type, needs_review=review, progress=stages.last_page
+    )
     index.record(job)
     bound.info("job.succeeded", result_key=key, needs_review=review)
     return JobState.SUCCEEDED

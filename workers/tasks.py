@@ -27,6 +27,7 @@ from storage import (
     BatchNotFound,
     BatchStore,
     ErrorCode,
+    Job,
     JobNotFound,
     JobState,
     JobStore,
@@ -107,9 +108,18 @@ def batches() -> BatchStore:
     **RETRY_TRANSIENT,
 )
 def process_document(job_id: str) -> str | None:
-    state = pipeline.run_job(job_id, services())
+    jobs = clients().jobs
+    try:
+        job = jobs.start(job_id)  # the attempt counted and the record read: one round trip
+    except JobNotFound:
+        log.warning("job.missing", job_id=job_id)
+        return None
+    if job.state == JobState.RUNNING:
+        log.info("job.started", job_id=job_id, attempt=job.attempts)
+    state = pipeline.run_job(job_id, services(), job=job)
     if state is not None:
-        _after_job(job_id, clients().jobs, batches())
+        # batch and callback are the job's from its creation on: no need to read the record again
+        _after_job(job_id, jobs, batches(), job.model_copy(update={"state": state}))
     return state.value if state else None
 
 
@@ -241,8 +251,8 @@ def _reject_lost_archive(batch_id: str, archive_id: str, losses: int) -> None:
     _maybe_export(batch_id, store)
 
 
-def _after_job(job_id: str, jobs: JobStore, store: BatchStore) -> None:
-    _followups(jobs, store).after_job(job_id)
+def _after_job(job_id: str, jobs: JobStore, store: BatchStore, job: Job | None = None) -> None:
+    _followups(jobs, store).after_job(job_id, job)
 
 
 def _maybe_export(batch_id: str, store: BatchStore) -> None:
@@ -261,18 +271,9 @@ def _setup_logging(**_: Any) -> None:
 @signals.task_prerun.connect(sender=process_document)
 def _on_prerun(task_id: str, args: Any = None, **_: Any) -> None:
     job_id = _job_id(args)
-    if job_id is None:
-        return
-    # Every log line of the task (the pipeline's, the extractor's, Celery's own) carries the job id.
-    structlog.contextvars.bind_contextvars(job_id=job_id)
-    try:
-        attempt = clients().jobs.start_attempt(job_id)
-    except JobNotFound:
-        return
-    if attempt == 0:
-        log.info("job.not_started", reason="cancelled")
-        return
-    log.info("job.started", job_id=job_id, attempt=attempt)
+    if job_id is not None:
+        # Every log line of the task (the pipeline's, the extractor's, Celery's own) carries the job id.
+        structlog.contextvars.bind_contextvars(job_id=job_id)
 
 
 @signals.task_prerun.connect(sender=expand_archive)

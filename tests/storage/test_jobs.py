@@ -99,6 +99,21 @@ def test_a_queued_job_is_cancelled_and_never_started(jobs: JobStore) -> None:
     assert jobs.get(job.id).attempts == 0 and jobs.get(job.id).state == JobState.CANCELLED
 
 
+def test_start_counts_the_attempt_and_returns_the_record_it_left(jobs: JobStore) -> None:
+    job = jobs.create(make_job(filename="a.txt"))
+    started = jobs.start(job.id)
+    assert started == jobs.get(job.id)
+    assert started.state == JobState.RUNNING and started.stage == Stage.FETCHING
+    assert started.attempts == 1 and started.filename == "a.txt" and started.started is not None
+    assert jobs.start(job.id).lost_attempts == 1  # still running: the attempt before died
+    cancelled = jobs.create(make_job())
+    jobs.cancel(cancelled.id)
+    refused = jobs.start(cancelled.id)
+    assert refused.state == JobState.CANCELLED and refused.attempts == 0
+    with pytest.raises(JobNotFound):
+        jobs.start("nope")
+
+
 def test_stage_and_progress_writes_bring_back_a_cancel_request(jobs: JobStore) -> None:
     job = jobs.create(make_job())
     jobs.start_attempt(job.id)

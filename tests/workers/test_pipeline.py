@@ -16,6 +16,7 @@ from storage.dedup import DedupIndex, dedup_key, extractions
 from storage.jobs import new_job_id, now
 from storage.objects import make_client, text_key
 from tests.conftest import SHARED, example_reports, make_job
+from tests.extract import bad_inputs
 from workers import pipeline
 
 
@@ -64,6 +65,15 @@ def test_report_is_parsed_and_stored(services_: pipeline.Services) -> None:
     # Idempotent: a second run overwrites the same result.
     assert pipeline.run_job(job_id, services_) == JobState.SUCCEEDED
     assert services_.objects.get_result(job_id) == result
+
+
+def test_a_pdf_without_text_fails_with_its_pages_counted(services_: pipeline.Services) -> None:
+    # the last page's progress goes out with the next write: here the failure
+    job_id = submit(services_.jobs, services_.objects, bad_inputs.blank_pdf(2))
+    assert pipeline.run_job(job_id, services_) == JobState.FAILED
+    job = services_.jobs.get(job_id)
+    assert job.error is not None and job.error.code == "no_text"
+    assert job.progress.pages_done == job.progress.pages_total == 2
 
 
 def test_a_document_whose_worker_keeps_dying_is_failed_not_run_again(services_: pipeline.Services) -> None:
