@@ -70,6 +70,17 @@ async def upload(
     idempotency.check_key(idempotency_key)
     stored = await store_uploads(files, settings, objects)
 
+    def record_one(job: Job) -> Job | None:
+        """Record and enqueue the job, or give it the earlier outcome of its bytes (then returned).
+        Blocking calls in one go: one trip to the thread pool per file."""
+        jobs.create(job)
+        earlier = None if force else reuse_earlier(jobs, objects, job)
+        if earlier is None:
+            enqueue(job.id)
+        else:
+            followups.after_job(job.id)  # its webhook, if it has one
+        return earlier
+
     async def record() -> tuple[Accepted, str]:
         accepted: list[AcceptedJob] = []
         for item in stored:
@@ -85,14 +96,11 @@ async def upload(
                 tenant=tenant,
                 callback_url=callback,
             )
-            await run_in_threadpool(jobs.create, job)
-            earlier = None if force else await run_in_threadpool(reuse_earlier, jobs, objects, job)
+            earlier = await run_in_threadpool(record_one, job)
             if earlier is None:
-                await run_in_threadpool(enqueue, job.id)
                 log.info("job.queued", job_id=job.id, filename=job.filename, size=job.size, sha256=job.sha256)
             else:
                 log.info("job.duplicate", job_id=job.id, duplicate_of=earlier.id, sha256=job.sha256)
-                await run_in_threadpool(followups.after_job, job.id)  # its webhook, if it has one
             location = request.url_for("get_job", job_id=job.id).path
             accepted.append(
                 AcceptedJob(
