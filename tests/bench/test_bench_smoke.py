@@ -29,7 +29,7 @@ FIGURES: dict[str, list[str]] = {
         r"pipeline extract.ocr.ocr_page: +[\d.]+ s/page",
     ],
     "bench_service.py": [
-        r"\(b\) c=1: jobs/s upload → all succeeded +\| [\d.]+",
+        r"\(b\) c=1: jobs/s upload → all succeeded \(median of \d+\) +\| [\d.]+",
         r"\(e\) text: in-process reports/s / service reports/s \(1 worker process\) +\| [\d.]+×",
         r"\(d\) c=1: PDF: jobs/s upload → all succeeded +\| [\d.]+",
     ],
