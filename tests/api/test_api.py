@@ -22,10 +22,8 @@ LIMIT = 1000
 
 
 @pytest.fixture
-def client(services: Stack, caller: Caller) -> Iterator[TestClient]:
-    settings = services.settings.model_copy(update={"max_upload_bytes": LIMIT, "max_files_per_request": 3})
-    with TestClient(create_api(settings), headers=caller.headers) as c:
-        yield c
+def api_settings(services: Stack) -> Settings:
+    return services.settings.model_copy(update={"max_upload_bytes": LIMIT, "max_files_per_request": 3})
 
 
 def test_upload_records_and_queues_one_job_per_file(client: TestClient, jobs: JobStore) -> None:

@@ -7,17 +7,15 @@ import gzip
 import json
 import random
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_api
+from gongkai.settings import Settings
 from gongkai.stack import Stack
 from storage import ArchiveEntry, BatchStore, JobStore, ObjectStore
 from storage.batches import new_batch_id
-from tests.api.conftest import Caller
 from tests.conftest import TEST_TENANT, make_job
 from tests.storage.archive_files import make_tar
 from tests.storage.zipfiles import make_zip
@@ -27,12 +25,8 @@ ARCHIVE_LIMIT = 4000
 
 
 @pytest.fixture
-def client(services: Stack, caller: Caller) -> Iterator[TestClient]:
-    settings = services.settings.model_copy(
-        update={"max_upload_bytes": 1000, "max_archive_bytes": ARCHIVE_LIMIT}
-    )
-    with TestClient(create_api(settings), headers=caller.headers) as c:
-        yield c
+def api_settings(services: Stack) -> Settings:
+    return services.settings.model_copy(update={"max_upload_bytes": 1000, "max_archive_bytes": ARCHIVE_LIMIT})
 
 
 def test_archives_are_told_by_their_bytes_not_their_names(client: TestClient) -> None:

@@ -5,36 +5,18 @@ A running job really stopping at its next page is in tests/integration/test_reco
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_api
 from gongkai.settings import Settings
 from gongkai.stack import Stack
 from storage import BatchStore, JobState, JobStore
-from tests.api.conftest import Caller
+from tests.api.conftest import own_database
 
 
 @pytest.fixture
-def settings(services: Stack) -> Settings:
-    url = services.settings.redis_url.rsplit("/", 1)[0] + "/7"
-    return services.settings.model_copy(update={"redis_url": url})
-
-
-@pytest.fixture
-def jobs(settings: Settings) -> Iterator[JobStore]:
-    store = JobStore.from_settings(settings)
-    store.redis.flushdb()
-    yield store
-    store.redis.close()
-
-
-@pytest.fixture
-def client(settings: Settings, jobs: JobStore, caller: Caller) -> Iterator[TestClient]:
-    with TestClient(create_api(settings), headers=caller.headers) as c:
-        yield c
+def api_settings(services: Stack) -> Settings:
+    return own_database(services.settings, 7)
 
 
 def _upload(client: TestClient, n: int = 1) -> list[str]:

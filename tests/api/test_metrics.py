@@ -4,39 +4,21 @@ A Redis database of its own, which no worker consumes (the integration stack's u
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.main import create_api
 from gongkai.settings import Settings
 from gongkai.stack import Stack
 from storage import JobStore
 from storage.metrics import STAGE_SECONDS, Counter, Metrics
-from tests.api.conftest import Caller
+from tests.api.conftest import own_database
 from tests.conftest import make_job
 
 
 @pytest.fixture
-def settings(services: Stack) -> Settings:
-    url = services.settings.redis_url.rsplit("/", 1)[0] + "/6"
-    return services.settings.model_copy(update={"redis_url": url})
-
-
-@pytest.fixture
-def jobs(settings: Settings) -> Iterator[JobStore]:
-    store = JobStore.from_settings(settings)
-    store.redis.flushdb()
-    yield store
-    store.redis.close()
-
-
-@pytest.fixture
-def client(settings: Settings, jobs: JobStore, caller: Caller) -> Iterator[TestClient]:
-    with TestClient(create_api(settings), headers=caller.headers) as c:
-        yield c
+def api_settings(services: Stack) -> Settings:
+    return own_database(services.settings, 6)
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

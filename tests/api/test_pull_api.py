@@ -4,25 +4,14 @@ and S3; the whole flow with the worker is in integration/test_pull.py."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from api.main import create_api
-from gongkai.stack import Stack
 from storage import ArchiveEntry, BatchStore, JobStore
 from storage.batches import new_batch_id
-from tests.api.conftest import Caller
 from tests.conftest import TEST_TENANT, make_job
-
-
-@pytest.fixture
-def client(services: Stack, caller: Caller) -> Iterator[TestClient]:
-    with TestClient(create_api(services.settings), headers=caller.headers) as c:
-        yield c
 
 
 def finished_batch(jobs: JobStore, code: str = "corrupt_file") -> str:
