@@ -66,8 +66,15 @@ class _Table:
 # ---------------------------------------------------------------- image geometry
 
 
-def to_gray(image: Image.Image) -> U8:
+def to_gray(image: Image.Image | U8) -> U8:
+    """8-bit grey pixels; an array (a PDF page render) is already that and is not copied."""
+    if isinstance(image, np.ndarray):
+        return np.ascontiguousarray(image, dtype=np.uint8)
     return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def _as_pil(image: Image.Image | U8) -> Image.Image:
+    return image if isinstance(image, Image.Image) else Image.fromarray(image)
 
 
 def estimate_skew(gray: U8) -> float:
@@ -487,7 +494,7 @@ def _label_cells(
 
 
 def ocr_page(
-    image: Image.Image,
+    image: Image.Image | U8,
     number: int,
     *,
     engine: OcrEngine | None = None,
@@ -497,8 +504,9 @@ def ocr_page(
     reason: str = "",
     dpi: float | None = None,
 ) -> Page:
-    """OCR one page image. `unit` converts pixels into the page's box units (72/dpi for PDF points);
-    `dpi`, when known, sizes the ruling-line search (needed for crops smaller than a page).
+    """OCR one page image (PIL, or 8-bit grey pixels rows × columns). `unit` converts pixels into
+    the page's box units (72/dpi for PDF points); `dpi`, when known, sizes the ruling-line search
+    (needed for crops smaller than a page).
     Engine failures (timeout) give a `failed` page, never an exception."""
     engine = engine or default_engine()
     deadline = time.monotonic() + timeout
@@ -515,7 +523,7 @@ def _looks_unread(words: list[Word]) -> bool:
 
 
 def _ocr_page(
-    image: Image.Image,
+    image: Image.Image | U8,
     number: int,
     engine: OcrEngine,
     deadline: float,
@@ -526,6 +534,7 @@ def _ocr_page(
 ) -> Page:
     notes = [reason] if reason else []
     if detect_orientation:
+        image = _as_pil(image)
         orient = engine.orientation(image, timeout=max(1.0, deadline - time.monotonic()))
         if orient and orient.rotate and orient.confidence >= _MIN_OSD_CONFIDENCE:
             # Tesseract's "Rotate" is clockwise; PIL rotates counter-clockwise.
@@ -546,7 +555,7 @@ def _ocr_page(
     words = engine.words(Image.fromarray(clean), psm=3, timeout=max(1.0, deadline - time.monotonic()))
     if not detect_orientation and _looks_unread(words):
         # A page upside down (or sideways on a portrait sheet) reads as junk: ask OSD, then redo.
-        orient = engine.orientation(image, timeout=max(1.0, deadline - time.monotonic()))
+        orient = engine.orientation(_as_pil(image), timeout=max(1.0, deadline - time.monotonic()))
         if orient and orient.rotate and orient.confidence >= _MIN_OSD_CONFIDENCE:
             return _ocr_page(image, number, engine, deadline, True, unit, reason, dpi)
     grids: list[Grid] = []
