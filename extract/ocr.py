@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -77,6 +78,10 @@ def _as_pil(image: Image.Image | U8) -> Image.Image:
     return image if isinstance(image, Image.Image) else Image.fromarray(image)
 
 
+# How many coarse skew angles (of 25) are scored at full size after a half-size pass ranks them.
+_SKEW_CANDIDATES = 3
+
+
 def estimate_skew(gray: U8) -> float:
     """Skew angle in degrees (rotate by it to straighten) by maximising the row-projection variance
     of a downscaled binarised page: text lines and ruling lines give sharp peaks when level."""
@@ -88,17 +93,29 @@ def estimate_skew(gray: U8) -> float:
     _, bw = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     if int(np.count_nonzero(bw)) < 100:
         return 0.0
-    sh, sw = bw.shape
-    center = (sw / 2, sh / 2)
 
-    def score(angle: float) -> float:
-        m = cv2.getRotationMatrix2D(center, angle, 1.0)
-        rot = cv2.warpAffine(bw, m, (sw, sh), flags=cv2.INTER_NEAREST, borderValue=0)
-        # Integer row sums: the same values as a float64 numpy sum of 0/255 pixels, 20× faster.
-        rows = cv2.reduce(rot, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
-        return float(np.var(rows.astype(np.float64)))
+    def scorer(img: cv2.typing.MatLike) -> Callable[[float], float]:
+        ih, iw = img.shape
 
-    best = max(np.arange(-3.0, 3.01, 0.25), key=score)
+        def score(angle: float) -> float:
+            m = cv2.getRotationMatrix2D((iw / 2, ih / 2), angle, 1.0)
+            rot = cv2.warpAffine(img, m, (iw, ih), flags=cv2.INTER_NEAREST, borderValue=0)
+            # Integer row sums: the same values as a float64 numpy sum of 0/255 pixels, 20× faster.
+            rows = cv2.reduce(rot, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+            return float(np.var(rows.astype(np.float64)))
+
+        return score
+
+    score = scorer(bw)
+    coarse = list(np.arange(-3.0, 3.01, 0.25))
+    if scale < 1:
+        # A page: the coarse grid is ranked on it at half this size (a quarter of the cost) and only
+        # its best few are scored at full size. The same angle as scoring all 25 at full size on
+        # each of 553 pages tried (the OCR bench's scans and text pages, upright and turned up to
+        # ±2.9°). Smaller images (crops) are cheap to score in full.
+        half = cv2.resize(bw, (400, max(1, bw.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+        coarse = sorted(sorted(coarse, key=scorer(half), reverse=True)[:_SKEW_CANDIDATES])
+    best = max(coarse, key=score)
     fine = max(np.arange(best - 0.25, best + 0.26, 0.05), key=score)
     return float(fine)
 
