@@ -16,6 +16,7 @@ A value cell whose two readings disagree, or that has ink but no reading, gets a
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
 from collections.abc import Callable
@@ -371,7 +372,8 @@ def _ink(clean: U8, c: _Cell, inset: int) -> tuple[int, int, int, int] | None:
 
 
 def _mosaic(clean: U8, boxes: list[tuple[int, int, int, int]]) -> tuple[U8, list[tuple[int, int]]]:
-    """Stack crops vertically on white with wide gaps; return the image and each crop's y-slot."""
+    """Stack crops vertically on white with wide gaps; return the image and each crop's y-slot
+    (its rows and half the gap on either side: each slot ends where the next begins)."""
     pad, gap = 12, 28
     width = max(x1 - x0 for x0, _, x1, _ in boxes) + 2 * pad
     height = sum(y1 - y0 + gap for _, y0, _, y1 in boxes) + gap
@@ -384,6 +386,20 @@ def _mosaic(clean: U8, boxes: list[tuple[int, int, int, int]]) -> tuple[U8, list
         slots.append((y - gap // 2, y + (y1 - y0) + gap // 2))
         y += y1 - y0 + gap
     return canvas, slots
+
+
+def _in_slots(words: list[Word], slots: list[tuple[int, int]], scale: float = 1.0) -> list[list[Word]]:
+    """The words whose centre lies in each mosaic slot (its rows × `scale`, for an enlarged
+    mosaic), in the engine's order. The slots follow one another without overlap (see `_mosaic`),
+    so a word is in one at most: found by bisection, not by a pass over all words per slot."""
+    starts = [sa * scale for sa, _ in slots]
+    out: list[list[Word]] = [[] for _ in slots]
+    for w in words:
+        cy = w.cy
+        i = bisect.bisect_right(starts, cy) - 1
+        if i >= 0 and cy < slots[i][1] * scale:
+            out[i].append(w)
+    return out
 
 
 def _value_cells(
@@ -440,8 +456,7 @@ def _value_cells(
         Image.fromarray(canvas), psm=6, digits=True, timeout=max(1.0, deadline - time.monotonic())
     )
     noisy: list[tuple[_Cell, tuple[int, int, int, int], str, float]] = []
-    for (c, crop), (sa, sb) in zip(todo, slots, strict=True):
-        mine = [w for w in words if sa <= w.cy < sb]
+    for (c, crop), mine in zip(todo, _in_slots(words, slots), strict=True):
         d_text = _digits_only("".join(w.text for w in sorted(mine, key=lambda w: w.left)))
         d_conf = min((w.conf for w in mine), default=0.0)
         # Rule leftovers read as "/" or a trailing "-" in the page pass; a leading minus stays.
@@ -485,8 +500,7 @@ def _tie_break(
     words = engine.words(
         Image.fromarray(big), psm=6, digits=True, timeout=max(1.0, deadline - time.monotonic())
     )
-    for (c, _, d_text, d_conf), (sa, sb) in zip(noisy, slots, strict=True):
-        mine = [w for w in words if sa * 1.5 <= w.cy < sb * 1.5]
+    for (c, _, d_text, d_conf), mine in zip(noisy, _in_slots(words, slots, 1.5), strict=True):
         again = _digits_only("".join(w.text for w in sorted(mine, key=lambda w: w.left)))
         conf = min((w.conf for w in mine), default=0.0)
         if again == d_text and conf >= 0.7:
@@ -519,8 +533,8 @@ def _label_cells(
         return out
     canvas, slots = _mosaic(clean, [b for _, b in todo])
     words = engine.words(Image.fromarray(canvas), psm=6, timeout=max(1.0, deadline - time.monotonic()))
-    for (c, _), (sa, sb) in zip(todo, slots, strict=True):
-        text, conf = _label_text([w for w in words if sa <= w.cy < sb])
+    for (c, _), mine in zip(todo, _in_slots(words, slots), strict=True):
+        text, conf = _label_text(mine)
         if id(c) in doubtful:
             if len(_CJK.findall(text)) >= 2 and conf >= 0.7:
                 out[id(c)] = (text, conf)
@@ -599,11 +613,12 @@ def _ocr_page(
             return _ocr_page(image, number, engine, deadline, True, unit, reason, dpi)
     grids: list[Grid] = []
     inset = max(3, gray.shape[1] // 500)
+    centres = [(w, w.cx, w.cy) for w in words]
     for table in tables:
-        for w in words:
-            if table.x0 <= w.cx < table.x1 and table.y0 <= w.cy < table.y1:
+        for w, cx, cy in centres:
+            if table.x0 <= cx < table.x1 and table.y0 <= cy < table.y1:
                 for c in table.cells:
-                    if c.x0 <= w.cx < c.x1 and c.y0 <= w.cy < c.y1:
+                    if c.x0 <= cx < c.x1 and c.y0 <= cy < c.y1:
                         c.words.append(w)
                         break
         values = _value_cells(engine, clean, table.cells, inset, deadline)
