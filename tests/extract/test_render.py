@@ -40,8 +40,12 @@ def _noisy(mode: str, seed: int) -> Image.Image:
 
 
 def _image_pdf(image: Image.Image, out: Path) -> Path:
+    """A PDF of the image at 200 dpi: lossless; a 1-bit one as a fax scan (CCITT G4)."""
     buf = io.BytesIO()
-    image.save(buf, "PNG")
+    if image.mode == "1":
+        image.save(buf, "TIFF", compression="group4")
+    else:
+        image.save(buf, "PNG")
     layout = img2pdf.get_fixed_dpi_layout_fun((200, 200))
     out.write_bytes(img2pdf.convert(buf.getvalue(), layout_fun=layout))
     return out
@@ -69,8 +73,10 @@ def _edited(src: Path, out: Path, content: bytes | None = None, annotate: bool =
     return out
 
 
-def test_a_grey_scan_page_takes_the_fast_bitmap_and_renders_the_same(tmp_path: Path) -> None:
-    page = pdfium.PdfDocument(str(_image_pdf(_noisy("L", 1), tmp_path / "grey.pdf")))[0]
+@pytest.mark.parametrize("mode", ["L", "1"])
+def test_a_grey_scan_page_takes_the_fast_bitmap_and_renders_the_same(tmp_path: Path, mode: str) -> None:
+    image = _noisy("L", 1)
+    page = pdfium.PdfDocument(str(_image_pdf(image.convert(mode), tmp_path / "grey.pdf")))[0]
     assert _only_gray_images(page)
     for scale in (SCALE, 50 / 72):
         got = render_gray(page, scale)
