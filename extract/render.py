@@ -33,9 +33,12 @@ def _only_gray_images(page: pdfium.PdfPage) -> bool:
     colour space of their own and do not count."""
     if pdfium_c.FPDFPage_GetAnnotCount(page) > 0:
         return False
-    objects = list(page.get_objects(max_depth=0))
-    return bool(objects) and all(
-        isinstance(obj, pdfium.PdfImage)
-        and obj.get_metadata().colorspace == pdfium_c.FPDF_COLORSPACE_DEVICEGRAY
-        for obj in objects
-    )
+    try:
+        objects = list(page.get_objects(max_depth=0))
+        return bool(objects) and all(
+            isinstance(obj, pdfium.PdfImage)
+            and obj.get_metadata().colorspace == pdfium_c.FPDF_COLORSPACE_DEVICEGRAY
+            for obj in objects
+        )
+    except pdfium.PdfiumError:  # an image pdfium cannot describe: the flag's render copes with it
+        return False
