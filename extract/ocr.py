@@ -153,13 +153,25 @@ def ruling_lines(bw: U8, dpi: float | None = None) -> tuple[U8, U8]:
     hk = cv2.getStructuringElement(cv2.MORPH_RECT, (max(40, hlen), 1))
     vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(30, vlen)))
     # Close small gaps first so broken lines on degraded scans survive the opening.
-    horiz = cv2.morphologyEx(
-        cv2.morphologyEx(bw, cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8)), cv2.MORPH_OPEN, hk
-    )
-    vert = cv2.morphologyEx(
-        cv2.morphologyEx(bw, cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)), cv2.MORPH_OPEN, vk
-    )
-    return np.asarray(horiz, dtype=np.uint8), np.asarray(vert, dtype=np.uint8)
+    horiz = _open_lines(cv2.morphologyEx(bw, cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8)), hk)
+    vert = _open_lines(cv2.morphologyEx(bw, cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)), vk)
+    return horiz, vert
+
+
+def _open_lines(mask: cv2.typing.MatLike, kernel: cv2.typing.MatLike) -> U8:
+    """cv2.morphologyEx(mask, MORPH_OPEN, kernel) for a kernel one row (or one column) thick, at
+    about half its cost: such an opening works on each row (column) alone, and after the erosion
+    only the few holding a line have any ink; only those are dilated back (blank ones stay blank)."""
+    eroded = np.asarray(cv2.erode(mask, kernel), dtype=np.uint8)
+    along_rows = kernel.shape[0] == 1
+    # sums, not maxima: cv2.reduce takes a row's maximum hundreds of times slower than its sum
+    ink = cv2.reduce(eroded, 1 if along_rows else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    lines = np.flatnonzero(ink)
+    if lines.size and along_rows:
+        eroded[lines] = cv2.dilate(eroded[lines], kernel)
+    elif lines.size:
+        eroded[:, lines] = cv2.dilate(np.ascontiguousarray(eroded[:, lines]), kernel)
+    return eroded
 
 
 def _positions(profile: npt.NDArray[np.int64], min_len: int) -> list[int]:
