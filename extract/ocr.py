@@ -78,7 +78,7 @@ def to_gray(image: Image.Image | U8) -> U8:
     """8-bit grey pixels; an array (a PDF page render) is already that and is not copied."""
     if isinstance(image, np.ndarray):
         return np.ascontiguousarray(image, dtype=np.uint8)
-    return np.asarray(image.convert("L"), dtype=np.uint8)
+    return np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.uint8)
 
 
 def _as_pil(image: Image.Image | U8) -> Image.Image:
