@@ -2,8 +2,9 @@
 
 A scan page is usually one image filling the page at the scanner's resolution. When that
 resolution is ≈ the OCR dpi, rendering the page only resamples the image to about its own size
-(≈ 0.1 s at 300 dpi); decoding the image itself costs ≈ 0.01 s (OCRmyPDF works from the page
-images too). Used only when it gives the same picture as the render: anything else is rendered.
+(OCRmyPDF works from the page images too). For a grey page that render (extract/render.py) costs
+about what decoding the image and checking it does, ≈ 0.02–0.03 s: the gain is in the reading,
+below. Used only when it gives the same picture as the render: anything else is rendered.
 
 "Same" up to the render's resampling: pdfium draws even a same-size image through its bilinear
 stretcher, mixing neighbouring rows with a sub-pixel phase (mean ≈ 2.4 grey levels on a table
