@@ -43,8 +43,9 @@ U8 = npt.NDArray[np.uint8]
 
 # OpenCV's own threads cost more than they save here, as Tesseract's OpenMP ones do (extract/engine):
 # a page's morphology, warps and thresholds are a few ms each, and the cores are busy with the other
-# worker process or the engine. Measured on 2 cores: 130–140 ms of CPU a 300-dpi page for this
-# module's steps on one thread, 170–210 ms on two (and no less wall time). Same pixels either way.
+# worker process or the engine. Measured on 2 cores with other jobs running: 130–155 ms of CPU a
+# 300-dpi page for this module's steps on one thread, 165–210 ms on two, and no less wall time on
+# two. Same pixels either way.
 cv2.setNumThreads(1)
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -246,7 +247,7 @@ def _lattice(horiz: U8, vert: U8, xs: list[int], ys: list[int]) -> _Table:
     # (from its first line) with line ink across the band: each boundary is then a subtraction.
 
     def hit_counts(band: U8, axis: int) -> npt.NDArray[np.int64]:
-        ink = cv2.reduce(band, axis, cv2.REDUCE_MAX).ravel() > 0
+        ink = cv2.reduce(band, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() > 0  # see _open_lines
         return np.concatenate(([0], np.cumsum(ink, dtype=np.int64)))
 
     def covered(hits: npt.NDArray[np.int64], a: int, b: int) -> bool:
