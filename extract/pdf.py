@@ -17,11 +17,13 @@ import numpy as np
 import pdfplumber
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
+from PIL import Image
 
 from extract.engine import OcrEngine
 from extract.errors import ExtractionError, ExtractionErrorCode
 from extract.ocr import ocr_page
 from extract.options import ExtractOptions, OcrMode, ProgressCallback
+from extract.render import render_gray
 from extract.scan_image import embedded_scan
 from report.document import Box, Cell, Document, Grid, Page, PageMethod
 
@@ -97,7 +99,7 @@ def _with_image_tables(
         return text_page
     pw, ph = page.get_size()
     scale = options.ocr_dpi / 72
-    rendered = page.render(scale=scale, grayscale=True).to_pil()
+    rendered = Image.fromarray(render_gray(page, scale))
     extra: list[Grid] = []
     texts: list[str] = []
     confidences: list[float] = []
@@ -156,7 +158,7 @@ def _needs_ocr(page: pdfium.PdfPage, text: str) -> bool:
 def _has_ink(page: pdfium.PdfPage) -> bool:
     """Whether the page shows anything: text drawn as curves or an image has no text layer."""
     # 50 dpi is enough to see text; thin glyphs render grey there, hence the light threshold.
-    img = page.render(scale=50 / 72, grayscale=True).to_numpy()
+    img = render_gray(page, 50 / 72)
     return bool(np.mean(img < 200) > 0.002)
 
 
@@ -235,8 +237,8 @@ def _ocr_pdf_page(
         image, dpi, unit = scan.image, scan.dpi, scan.unit
         reason = f"{reason}; OCR'd {how}"
     else:
-        image, unit = page.render(scale=dpi / 72, grayscale=True).to_pil(), 72 / dpi
-    w, h = image.size
+        image, unit = render_gray(page, dpi / 72), 72 / dpi
+    h, w = image.shape
     # Sideways scans show up as landscape pages; only then is Tesseract's OSD (≈1 s) worth its time.
     return ocr_page(
         image,

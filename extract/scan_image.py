@@ -2,8 +2,9 @@
 
 A scan page is usually one image filling the page at the scanner's resolution. When that
 resolution is ≈ the OCR dpi, rendering the page only resamples the image to about its own size
-(≈ 0.1 s at 300 dpi); decoding the image itself costs ≈ 0.01 s (OCRmyPDF works from the page
-images too). Used only when it gives the same picture as the render: anything else is rendered.
+(OCRmyPDF works from the page images too). For a grey page that render (extract/render.py) costs
+about what decoding the image and checking it does, ≈ 0.02–0.03 s: the gain is in the reading,
+below. Used only when it gives the same picture as the render: anything else is rendered.
 
 "Same" up to the render's resampling: pdfium draws even a same-size image through its bilinear
 stretcher, mixing neighbouring rows with a sub-pixel phase (mean ≈ 2.4 grey levels on a table
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from PIL import Image
+
+from extract.render import render_gray
 
 # The image may be this far (PDF points) off each edge of the page and still count as covering it.
 _EDGE_PT = 1.0
@@ -48,7 +51,7 @@ _GRAY_FROM = {
 
 @dataclass(frozen=True)
 class EmbeddedScan:
-    image: Image.Image  # 8-bit grey, the image's own pixels
+    image: npt.NDArray[np.uint8]  # 8-bit grey (rows × columns), the image's own pixels
     dpi: float  # its resolution on the page
     unit: float  # PDF points per pixel
 
@@ -102,7 +105,7 @@ def _embedded_scan(page: pdfium.PdfPage, dpi: float) -> tuple[EmbeddedScan | Non
     gray = np.ascontiguousarray(pixels if code is None else cv2.cvtColor(pixels, code))
     if gray.shape != (height, width):
         return None, f"the image decodes to {gray.shape[1]} × {gray.shape[0]} pixels, not {width} × {height}"
-    small = page.render(scale=_CHECK_DPI / 72, grayscale=True).to_numpy()
+    small = render_gray(page, _CHECK_DPI / 72)
     shrunk = cv2.resize(gray, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
     diff = np.abs(small.astype(np.int16) - shrunk)
     mean, far = float(diff.mean()), float(np.mean(diff > _CHECK_FAR))
@@ -113,6 +116,6 @@ def _embedded_scan(page: pdfium.PdfPage, dpi: float) -> tuple[EmbeddedScan | Non
         )
     unit = (right - left) / width
     return (
-        EmbeddedScan(image=Image.fromarray(gray), dpi=72 / unit, unit=unit),
+        EmbeddedScan(image=gray, dpi=72 / unit, unit=unit),
         f"the page's own {72 / unit:.0f}-dpi image",
     )

@@ -1,5 +1,7 @@
-"""Table finding and ruling-line erasure on drawn pages: the cheap forms (a shrunk mask, per-table
-crops) against what they stand for (the full-size mask, the whole-page formula)."""
+"""Skew, ruling lines, table finding and ruling-line erasure on drawn pages: the cheap forms (a
+coarse skew grid ranked at half size, an opening dilating only the rows or columns left by its
+erosion, a shrunk mask, per-table crops) against what they stand for (every angle scored at full
+size, OpenCV's opening, the full-size mask, the whole-page formula)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,16 @@ import cv2
 import numpy as np
 import pytest
 
-from extract.ocr import U8, binarize, erase_lines, find_tables, ruling_lines
+from extract.ocr import (
+    U8,
+    _open_lines,
+    binarize,
+    erase_lines,
+    estimate_skew,
+    find_tables,
+    rotate_gray,
+    ruling_lines,
+)
 
 
 def ruled_page(tables: list[tuple[int, int, int, int, int, int]], gap: int = 0, seed: int = 0) -> U8:
@@ -80,3 +91,47 @@ def test_lines_are_erased_inside_tables_exactly_as_over_the_whole_page(
     assert np.array_equal(erased, expected)
     assert np.count_nonzero(erased != gray) > 1000  # it did erase
     assert np.array_equal(gray, ruled_page(tables, seed=len(tables)))  # the page itself untouched
+
+
+def skew_scoring_every_angle(gray: U8) -> float:
+    """estimate_skew's search with all 25 coarse angles scored on the 800-px page."""
+    h, w = gray.shape
+    small = cv2.resize(gray, (800, int(h * 800 / w)), interpolation=cv2.INTER_AREA)
+    _, bw = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+
+    def score(angle: float) -> float:
+        m = cv2.getRotationMatrix2D((bw.shape[1] / 2, bw.shape[0] / 2), angle, 1.0)
+        rot = cv2.warpAffine(bw, m, (bw.shape[1], bw.shape[0]), flags=cv2.INTER_NEAREST, borderValue=0)
+        return float(np.var(rot.sum(axis=1, dtype=np.float64)))
+
+    best = max(np.arange(-3.0, 3.01, 0.25), key=score)
+    return float(max(np.arange(best - 0.25, best + 0.26, 0.05), key=score))
+
+
+@pytest.mark.parametrize("angle", [-2.9, -1.3, -0.4, 0.15, 0.85, 2.6])
+def test_skew_ranked_at_half_size_is_the_angle_every_angle_gives(angle: float) -> None:
+    page = ruled_page([(200, 300, 2200, 1300, 8, 5), (200, 1700, 2200, 2300, 3, 7)], seed=3)
+    for y in range(2500, 3300, 60):  # lines of text-like ink under the tables
+        page[y : y + 30 : 3, 250:2100] = 0
+    tilted = rotate_gray(page, angle)
+    found = estimate_skew(tilted)
+    assert found == pytest.approx(skew_scoring_every_angle(tilted), abs=1e-9)
+    assert abs(found + angle) <= 0.1
+
+
+@pytest.mark.parametrize(
+    "tables",
+    [
+        [(200, 300, 2200, 1300, 8, 5), (200, 1700, 2200, 2300, 3, 7)],
+        [(0, 0, 2480, 900, 5, 6)],  # lines along and against every edge: the kernels' borders
+        [],  # glyph-like ink only: nothing survives the erosion
+    ],
+)
+def test_line_openings_are_opencvs(tables: list[tuple[int, int, int, int, int, int]]) -> None:
+    bw = binarize(ruled_page(tables, gap=2, seed=5))
+    for size in [(83, 1), (1, 50), (40, 1), (1, 30)]:
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, size)
+        want = cv2.morphologyEx(bw, cv2.MORPH_OPEN, kernel)
+        assert np.array_equal(_open_lines(bw, kernel), want)
+        if max(size) > 40:  # longer than any glyph's stroke: only table rules survive
+            assert (np.count_nonzero(want) > 0) == bool(tables)
