@@ -405,9 +405,13 @@ class JobStore:
             self._write(job_id, _serialised(fields), mode="update")
 
     def enter_stage(self, job_id: str, stage: Stage, **fields: Any) -> bool:
-        """Move a job to `stage` (and set `fields`); True if a client has asked to cancel it.
-        One round trip: the worker calls this at every stage boundary."""
-        written = self._write(job_id, _serialised({"stage": stage, **fields}), mode="update", ask_cancel=True)
+        """Move a job to `stage` (and set `fields`); True if a client has asked to cancel it."""
+        return self.record_running(job_id, stage=stage, **fields)
+
+    def record_running(self, job_id: str, **fields: Any) -> bool:
+        """Set fields of a running job (its stage, progress); True if a client has asked to cancel
+        it. One round trip: the worker's writes between the start and the outcome."""
+        written = self._write(job_id, _serialised(fields), mode="update", ask_cancel=True)
         return written == _CANCEL_REQUESTED
 
     def start_attempt(self, job_id: str) -> int:
@@ -485,9 +489,7 @@ class JobStore:
     def set_progress(self, job_id: str, pages_done: int, pages_total: int | None) -> bool:
         """Record a job's pages done; True if a client has asked to cancel it (checked between pages)."""
         # through the Lua write: a job of a batch moves the batch's page sums by the difference
-        progress = Progress(pages_done=pages_done, pages_total=pages_total)
-        written = self._write(job_id, _serialised({"progress": progress}), mode="update", ask_cancel=True)
-        return written == _CANCEL_REQUESTED
+        return self.record_running(job_id, progress=Progress(pages_done=pages_done, pages_total=pages_total))
 
     def succeed(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -138,6 +139,12 @@ class Services:
     metrics: Metrics | None = None  # stage durations and OCR pages, shared in Redis
 
 
+# A short step (parsing, storing, a page) reached within this long of the record's last write waits
+# for the next write or the outcome: a 20 ms text job writes its start, its extraction and its
+# outcome, not five times. Pollers see those steps, and the worker a client's cancel, this much later.
+WRITE_INTERVAL_S = 0.25
+
+
 class _Stages:
     """Moves the job from stage to stage, stopping at a boundary if a client cancelled it, and times
     each stage (the timings are recorded together at the end: one round trip, not one per stage)."""
@@ -148,17 +155,30 @@ class _Stages:
         self.metrics = services.metrics
         self.timings: list[tuple[str, float]] = []
         self.current: Stage | None = None
-        # the last page's progress, written with the next stage or the outcome (one round trip less)
-        self.last_page: Progress | None = None
+        self.held: dict[str, Any] = {}  # fields waiting for the next write
+        self.written = -math.inf  # when the record was last written (time.monotonic)
+
+    def _write(self, *, short: bool, **fields: Any) -> None:
+        self.held |= fields
+        now = time.monotonic()
+        if short and now - self.written < WRITE_INTERVAL_S:
+            return
+        fields, self.held = self.held, {}
+        self.written = now
+        if self.jobs.record_running(self.job_id, **fields):
+            raise JobCancelled(self.job_id)
 
     @contextmanager
-    def stage(self, stage: Stage, *, recorded: bool = False, **fields: Any) -> Iterator[None]:
-        """`recorded`: the job's record is in this stage already (no write, no cancel check)."""
+    def stage(
+        self, stage: Stage, *, recorded: bool = False, short: bool = False, **fields: Any
+    ) -> Iterator[None]:
+        """`recorded`: the job's record was just put in this stage (by the attempt's start).
+        `short`: a step of milliseconds, which may wait for the next write (see WRITE_INTERVAL_S)."""
         self.current = stage
-        if self.last_page is not None:
-            fields["progress"], self.last_page = self.last_page, None
-        if not recorded and self.jobs.enter_stage(self.job_id, stage, **fields):
-            raise JobCancelled(self.job_id)
+        if recorded:
+            self.written = time.monotonic()
+        else:
+            self._write(short=short, stage=stage, **fields)
         started = time.monotonic()
         try:
             yield
@@ -166,15 +186,20 @@ class _Stages:
             self.timings.append((stage.value, time.monotonic() - started))
 
     def progress(self, done: int, total: int) -> None:
+        pages = Progress(pages_done=done, pages_total=total)
         if done >= total:  # nothing left to stop: the next write carries it
-            self.last_page = Progress(pages_done=done, pages_total=total)
-            return
-        # between pages: an OCR'd scan stops within one page
-        if self.jobs.set_progress(self.job_id, done, total):
-            raise JobCancelled(self.job_id)
+            self.held["progress"] = pages
+        else:  # between pages: an OCR'd scan stops within one page
+            self._write(short=True, progress=pages)
+
+    @property
+    def pages(self) -> Progress | None:
+        """Pages done not yet written, for the outcome's write."""
+        pages: Progress | None = self.held.get("progress")
+        return pages
 
     def fail(self, code: str, message: str, media_type: str | None) -> None:
-        self.jobs.fail(self.job_id, code, message, media_type=media_type, progress=self.last_page)
+        self.jobs.fail(self.job_id, code, message, media_type=media_type, progress=self.pages)
 
     def record_timings(self) -> None:
         if self.metrics is not None and self.timings:
@@ -242,9 +267,9 @@ def _run_stages(job: Job, services: Services, stages: _Stages) -> JobState:
         if services.metrics is not None:
             services.metrics.incr(Counter.OCR_PAGES, ocr_pages)
         bound.info("job.extracted", pages=len(document.pages), ocr_pages=ocr_pages, media_type=media_type)
-        with stages.stage(Stage.PARSING):
+        with stages.stage(Stage.PARSING, short=True):
             parsed = Parsed(document=document, canonical=parse(document))
-        with stages.stage(Stage.STORING):
+        with stages.stage(Stage.STORING, short=True):
             text = document.text if text_is_stored(media_type) else None
             key = objects.put_result(job_id, build_result(job, parsed), text)
     except JobCancelled:
@@ -270,9 +295,7 @@ def _run_stages(job: Job, services: Services, stages: _Stages) -> JobState:
         stages.fail(ErrorCode.INTERNAL_ERROR, short_message(exc), media_type)
         return JobState.FAILED
     review = needs_review(parsed.canonical)
-    jobs.succeed(
-        job_id, result_key=key, media_type=media_type, needs_review=review, progress=stages.last_page
-    )
+    jobs.succeed(job_id, result_key=key, media_type=media_type, needs_review=review, progress=stages.pages)
     index.record(job)
     bound.info("job.succeeded", result_key=key, needs_review=review)
     return JobState.SUCCEEDED

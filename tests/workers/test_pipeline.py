@@ -6,6 +6,7 @@ import io
 import os
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -74,6 +75,34 @@ def test_a_pdf_without_text_fails_with_its_pages_counted(services_: pipeline.Ser
     job = services_.jobs.get(job_id)
     assert job.error is not None and job.error.code == "no_text"
     assert job.progress.pages_done == job.progress.pages_total == 2
+
+
+class CountingJobStore(JobStore):
+    """The real store, counting the worker's writes between a job's start and its outcome."""
+
+    def __init__(self, store: JobStore) -> None:
+        super().__init__(store.redis, ttl_seconds=store.ttl)
+        self.running_writes: list[dict[str, object]] = []
+
+    def record_running(self, job_id: str, **fields: Any) -> bool:
+        self.running_writes.append(fields)
+        return super().record_running(job_id, **fields)
+
+
+@pytest.mark.parametrize(
+    ("interval", "stages"), [(60.0, ["extracting"]), (0.0, ["extracting", "parsing", "storing"])]
+)
+def test_short_steps_soon_after_a_write_wait_for_the_outcome(
+    services_: pipeline.Services, monkeypatch: pytest.MonkeyPatch, interval: float, stages: list[str]
+) -> None:
+    monkeypatch.setattr(pipeline, "WRITE_INTERVAL_S", interval)
+    counting = CountingJobStore(services_.jobs)
+    job_id = submit(counting, services_.objects, unique(example_reports()[0].read_bytes()))
+    job = counting.start(job_id)
+    assert pipeline.run_job(job_id, replace(services_, jobs=counting), job=job) == JobState.SUCCEEDED
+    assert [str(w["stage"]) for w in counting.running_writes] == stages
+    done = counting.get(job_id)  # what waited is written with the outcome
+    assert done.stage == Stage.DONE and done.progress.pages_done == done.progress.pages_total == 1
 
 
 def test_a_document_whose_worker_keeps_dying_is_failed_not_run_again(services_: pipeline.Services) -> None:
