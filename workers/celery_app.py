@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> Celery:
         # With acks_late on Redis, an unacked message is redelivered after the visibility timeout:
         # it must outlast the longest task or a slow job would run twice at once.
         broker_transport_options={"visibility_timeout": settings.task_time_limit + 300},
+        broker_transport="workers.broker:Transport",  # kombu's Redis transport, surviving a lost connection
         broker_connection_retry_on_startup=True,
         task_serializer="json",
         accept_content=["json"],
