@@ -392,9 +392,7 @@ class JobStore:
 
     def get(self, job_id: str) -> Job:
         raw: dict[str, str] = self.redis.hgetall(_key(job_id))
-        if not raw:
-            raise JobNotFound(job_id)
-        return Job.model_validate({k: json.loads(v) for k, v in raw.items()} | {"id": job_id})
+        return _job(job_id, raw)
 
     def exists(self, job_id: str) -> bool:
         return bool(self.redis.exists(_key(job_id)))
@@ -426,8 +424,8 @@ class JobStore:
     def start(self, job_id: str) -> Job:
         """`start_attempt`, and the record as it left it, in one round trip (a worker's first call).
         A cancelled job comes back cancelled and not started."""
-        _, record = self._start(job_id, with_record=True)
-        return _job(job_id, record)
+        _, flat = self._start(job_id, with_record=True)  # a Lua HGETALL: field, value, field, …
+        return _job(job_id, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     def _start(self, job_id: str, *, with_record: bool) -> tuple[int, list[str]]:
         started = now()
@@ -588,13 +586,11 @@ def _key(job_id: str) -> str:
     return KEY_PREFIX + job_id
 
 
-def _job(job_id: str, flat: list[str]) -> Job:
-    """A job from its hash as a flat field/value list (what a Lua HGETALL returns)."""
-    if not flat:
+def _job(job_id: str, raw: dict[str, str]) -> Job:
+    """A job from its hash (JSON values); JobNotFound if the hash is empty."""
+    if not raw:
         raise JobNotFound(job_id)
-    return Job.model_validate(
-        {k: json.loads(v) for k, v in zip(flat[::2], flat[1::2], strict=True)} | {"id": job_id}
-    )
+    return Job.model_validate({k: json.loads(v) for k, v in raw.items()} | {"id": job_id})
 
 
 _CANCEL_REQUESTED = -3  # see _WRITE
