@@ -94,7 +94,7 @@ def parse(
     out: Annotated[Path, typer.Option("--out", "-o", help="directory for <stem>.json")] = Path("out"),
 ) -> None:
     """Parse files in-process (no services) and write DIR/<stem>.json in the canonical schema."""
-    from workers.pipeline import JobFailure, parse_bytes
+    from workers.pipeline import JobFailure
 
     gc.freeze()  # the modules just loaded live as long as the process: out of the collector's scans
     try:
@@ -104,24 +104,34 @@ def parse(
         raise typer.Exit(2) from exc
     failed = 0
     for path in files:
+        target = out / f"{path.stem}.json"
         try:
-            parsed = parse_bytes(path.read_bytes())
+            data = path.read_bytes()
         except OSError as exc:
             failed += 1
             console.print(f"[red]✗[/] {path}: unreadable ({exc.strerror})")
             continue
+        try:
+            c = parse_to_json(data, target)
         except JobFailure as failure:
             failed += 1
             console.print(f"[red]✗[/] {path}: [red]{failure.code}[/] — {failure.message}")
             continue
-        target = out / f"{path.stem}.json"
-        target.write_text(json.dumps(parsed.canonical, ensure_ascii=False, indent=1) + "\n")
-        c = parsed.canonical
         console.print(
             f"[green]✓[/] {path} → {target}  {c.get('agency')} · {c.get('year')} · format {c.get('format')}"
             f" · needs review: {_review(c)}"
         )
     console.print(f"{len(files) - failed} parsed, {failed} failed")
+
+
+def parse_to_json(data: bytes, target: Path) -> dict[str, Any]:
+    """What `gongkai parse` does with one file's bytes: parse them in process and write the
+    canonical report to `target` (bench/bench_service.py times exactly this)."""
+    from workers.pipeline import parse_bytes
+
+    canonical = parse_bytes(data).canonical
+    target.write_text(json.dumps(canonical, ensure_ascii=False, indent=1) + "\n")
+    return canonical
 
 
 def _review(canonical: dict[str, Any]) -> str:
