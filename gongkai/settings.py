@@ -64,9 +64,6 @@ class Settings(BaseSettings):
     # instead of being run again: one poison document must not take the workers down forever.
     task_max_lost_attempts: int = Field(default=2, gt=0)
     worker_concurrency: int = Field(default=2, gt=0)
-    # The workers' CPU priority (nice): OCR keeps every core busy, and on a machine shared with the
-    # API, Redis and S3 those then still answer at once (bench/RESULTS.md, latency under load).
-    worker_nice: int = Field(default=10, ge=0, le=19)
     # The sweeper (workers/sweeper.py) re-queues jobs and archive expansions left `running` by a
     # worker that died whole (its messages would wait for the broker's visibility timeout): every
     # `sweep_interval_seconds`, whatever started more than task_time_limit + sweep_margin_seconds

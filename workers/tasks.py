@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
@@ -326,13 +325,6 @@ def _on_failure(args: Any = None, exception: BaseException | None = None, **_: A
         log.error("job.unrecorded_failure", job_id=job_id)
     finally:
         jobs.redis.close()
-
-
-@signals.worker_init.connect
-def _lower_priority(**_: Any) -> None:
-    # Before the pool forks: its processes inherit it. Only ever raised (lowering needs root).
-    if _settings.worker_nice > os.getpriority(os.PRIO_PROCESS, 0):
-        os.setpriority(os.PRIO_PROCESS, 0, _settings.worker_nice)
 
 
 @signals.worker_process_init.connect

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
 from gongkai.settings import Settings
@@ -26,7 +25,6 @@ def test_up_submit_status_down(tmp_path: Path) -> None:
         s3_endpoint=f"127.0.0.1:{s3_port}",
         api_port=api_port,
         worker_concurrency=1,
-        worker_nice=7,
     )
     env = {**os.environ, **settings.env()}
 
@@ -41,10 +39,6 @@ def test_up_submit_status_down(tmp_path: Path) -> None:
     try:
         gongkai("up")
         assert all(stack.status().values())
-        # the workers yield the CPU to the API, Redis and S3; the API runs as it was started
-        worker = psutil.Process(stack.pid("worker"))
-        assert {p.nice() for p in [worker, *worker.children(recursive=True)]} == {7}
-        assert psutil.Process(stack.pid("api")).nice() == os.getpriority(os.PRIO_PROCESS, 0)
         submitted = gongkai("submit", str(example_reports()[0])).split()
         assert submitted[0] == "batch"
         batch_id, job_id = submitted[1], submitted[2]
