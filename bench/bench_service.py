@@ -308,7 +308,7 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
             f"{service_cpu[f'text c={c}'] / cpu_each:.2f}×",
         )
     for c in args.concurrencies:
-        processes = f"{c} worker process{'es' * (c > 1)}"
+        processes = _processes(c)
         cli, alone = statistics.median(local.cli_rates[c]), statistics.median(local.parse_rates[c])
         service = service_rate[f"text c={c}"]
         bench.row(
@@ -320,9 +320,13 @@ def run_phases(bench: Bench, reports: list[tuple[str, bytes]], args: argparse.Na
     bench.row("(e) in process, pdf, gongkai parse: reports/s", f"{rate:.2f}")
     for c in args.concurrencies:
         bench.row(
-            f"(e) pdf: in-process reports/s / service reports/s ({c} worker process{'es' * (c > 1)})",
+            f"(e) pdf: in-process reports/s / service reports/s ({_processes(c)})",
             f"{rate / service_rate[f'pdf c={c}']:.2f}×",
         )
+
+
+def _processes(n: int) -> str:
+    return f"{n} worker process{'es' * (n > 1)}"
 
 
 class InProcess:
